@@ -1,0 +1,36 @@
+"""Logging: to the journal under systemd, to stderr for a person."""
+
+import logging
+import os
+import sys
+
+IDENTIFIER = "pyweb-popcon"
+
+
+def under_journal():
+    """True when stderr is the journal stream systemd gave this service."""
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(x) for x in stream.split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)
+
+
+def setup(verbose=False, identifier=IDENTIFIER):
+    """Send this program's log records where its reader will look."""
+    handler = None
+    if under_journal():
+        try:
+            from systemd.journal import JournalHandler
+            handler = JournalHandler(SYSLOG_IDENTIFIER=identifier)
+        except ImportError:
+            pass
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{identifier}: %(message)s"))
+    top = logging.getLogger("pyweb_popcon")
+    top.handlers[:] = [handler]
+    top.setLevel(logging.DEBUG if verbose else logging.INFO)
+    top.propagate = False

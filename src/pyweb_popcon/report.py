@@ -1,0 +1,278 @@
+"""The report, format 1: the one definition client and server share.
+
+A report is what a participating machine sends once a week; a forget
+message asks the server to delete a host.  `parse` accepts exactly the
+documented shape and nothing else, naming the offending field; `serialise`
+writes a report the same way every time, so the bytes a person previews
+with `pyweb-popcon show` are the bytes that are encrypted and sent.
+"""
+
+import datetime
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from packaging.version import InvalidVersion, Version
+
+from pyweb_popcon import catalogue
+
+FORMAT = 1
+MAX_BYTES = 64 * 1024
+MAX_FRAMEWORKS = 256
+MAX_PYTHONS = 16
+MAX_ENVS = 100_000
+MAX_VERSION_LENGTH = 64
+
+VIAS = ("deb", "pip", "venv")
+VIRTS = ("none", "vm", "container")
+AGES = ("1", "2-4", "5-24", "25+")
+
+_VENDOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}")
+_RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,31}")
+_ARCH = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class ReportError(ValueError):
+    """A document that is not a valid format-1 report or forget message."""
+
+
+@dataclass(frozen=True)
+class OS:
+    vendor: str
+    release: str
+    arch: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One framework at one version, installed one way, in `envs` places."""
+    name: str
+    version: str
+    via: str
+    envs: int
+    used: bool | None
+
+    def sort_key(self):
+        return (self.name, VIAS.index(self.via), Version(self.version))
+
+
+@dataclass(frozen=True)
+class Report:
+    host_id: str | None
+    date: str
+    client: str
+    os: OS
+    virt: str
+    age: str
+    pythons: tuple = ()
+    frameworks: tuple = field(default=())
+
+
+@dataclass(frozen=True)
+class Forget:
+    host_id: str
+
+
+def public_version(text):
+    """`text` as a normalised PEP 440 public version, or None."""
+    try:
+        return Version(text).public
+    except InvalidVersion:
+        return None
+
+
+def to_dict(message):
+    """The JSON object for a Report or Forget, keys in documented order."""
+    if isinstance(message, Forget):
+        return {"format": FORMAT, "host_id": message.host_id, "forget": True}
+    return {
+        "format": FORMAT,
+        "host_id": message.host_id,
+        "date": message.date,
+        "client": message.client,
+        "os": {"vendor": message.os.vendor, "release": message.os.release,
+               "arch": message.os.arch},
+        "virt": message.virt,
+        "age": message.age,
+        "pythons": sorted(message.pythons, key=_python_key),
+        "frameworks": [
+            {"name": e.name, "version": e.version, "via": e.via,
+             "envs": e.envs, "used": e.used}
+            for e in sorted(message.frameworks, key=Entry.sort_key)
+        ],
+    }
+
+
+def serialise(message):
+    """UTF-8 JSON bytes, identical for equal messages."""
+    return (json.dumps(to_dict(message), indent=2, ensure_ascii=False)
+            + "\n").encode()
+
+
+def parse(data):
+    """A Report or Forget from bytes, or ReportError naming what is wrong."""
+    if len(data) > MAX_BYTES:
+        raise ReportError(f"document: {len(data)} bytes, over the "
+                          f"{MAX_BYTES}-byte limit")
+    try:
+        doc = json.loads(data.decode("utf-8"),
+                         object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError as e:
+        raise ReportError(f"document: not UTF-8 ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"document: not JSON ({e})") from None
+    return from_dict(doc)
+
+
+def from_dict(doc):
+    """A Report or Forget from a decoded JSON value."""
+    _require(isinstance(doc, dict), "document", "must be a JSON object")
+    if "forget" in doc:
+        _keys(doc, ("format", "host_id", "forget"), "document")
+        _require(doc["forget"] is True, "forget", "must be true")
+        _format(doc)
+        return Forget(_host_id(doc["host_id"]))
+    _keys(doc, ("format", "host_id", "date", "client", "os", "virt", "age",
+                "pythons", "frameworks"), "document")
+    _format(doc)
+    return Report(
+        host_id=_host_id(doc["host_id"]),
+        date=_date(doc["date"]),
+        client=_version(doc["client"], "client"),
+        os=_os(doc["os"]),
+        virt=_choice(doc["virt"], VIRTS, "virt"),
+        age=_choice(doc["age"], AGES, "age"),
+        pythons=_pythons(doc["pythons"]),
+        frameworks=_frameworks(doc["frameworks"]),
+    )
+
+
+def _no_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ReportError(f"document: duplicate key {dupes[0]!r}")
+    return dict(pairs)
+
+
+def _require(ok, where, what):
+    if not ok:
+        raise ReportError(f"{where}: {what}")
+
+
+def _keys(obj, expected, where):
+    unknown = sorted(set(obj) - set(expected))
+    _require(not unknown, f"{where}.{unknown[0]}" if unknown else where,
+             "unknown key")
+    missing = [k for k in expected if k not in obj]
+    _require(not missing, f"{where}.{missing[0]}" if missing else where,
+             "missing")
+
+
+def _string(value, where, max_length):
+    _require(isinstance(value, str), where,
+             f"must be a string, not {type(value).__name__}")
+    _require(len(value) <= max_length, where,
+             f"longer than {max_length} characters")
+    return value
+
+
+def _match(pattern, value, where, what):
+    _string(value, where, 64)
+    _require(pattern.fullmatch(value) is not None, where,
+             f"{value!r} is not {what}")
+    return value
+
+
+def _format(doc):
+    value = doc["format"]
+    _require(type(value) is int and value == FORMAT, "format",
+             f"must be {FORMAT}, not {value!r}")
+
+
+def _host_id(value):
+    _string(value, "host_id", 36)
+    try:
+        ok = str(uuid.UUID(value)) == value
+    except ValueError:
+        ok = False
+    _require(ok, "host_id", f"{value!r} is not a lower-case UUID")
+    return value
+
+
+def _date(value):
+    _match(_DATE, value, "date", "a YYYY-MM-DD date")
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ReportError(f"date: {value!r} is not a calendar date") from None
+    return value
+
+
+def _version(value, where):
+    _string(value, where, MAX_VERSION_LENGTH)
+    _require(public_version(value) == value, where,
+             f"{value!r} is not a normalised PEP 440 public version")
+    return value
+
+
+def _choice(value, choices, where):
+    _require(value in choices if isinstance(value, str) else False, where,
+             f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _os(value):
+    _require(isinstance(value, dict), "os", "must be an object")
+    _keys(value, ("vendor", "release", "arch"), "os")
+    return OS(_match(_VENDOR, value["vendor"], "os.vendor", "a vendor name"),
+              _match(_RELEASE, value["release"], "os.release", "a release"),
+              _match(_ARCH, value["arch"], "os.arch", "a dpkg architecture"))
+
+
+def _python_key(text):
+    return tuple(int(p) for p in text.split("."))
+
+
+def _pythons(value):
+    _require(isinstance(value, list), "pythons", "must be a list")
+    _require(len(value) <= MAX_PYTHONS, "pythons",
+             f"more than {MAX_PYTHONS} entries")
+    for i, item in enumerate(value):
+        _match(_PYTHON, item, f"pythons[{i}]", "a 3.X Python version")
+    _require(len(set(value)) == len(value), "pythons", "has duplicates")
+    return tuple(sorted(value, key=_python_key))
+
+
+def _frameworks(value):
+    _require(isinstance(value, list), "frameworks", "must be a list")
+    _require(len(value) <= MAX_FRAMEWORKS, "frameworks",
+             f"more than {MAX_FRAMEWORKS} entries")
+    entries = tuple(_entry(item, f"frameworks[{i}]")
+                    for i, item in enumerate(value))
+    seen = set()
+    for i, e in enumerate(entries):
+        key = (e.name, e.version, e.via)
+        _require(key not in seen, f"frameworks[{i}]",
+                 f"repeats {e.name} {e.version} via {e.via}")
+        seen.add(key)
+    return tuple(sorted(entries, key=Entry.sort_key))
+
+
+def _entry(item, where):
+    _require(isinstance(item, dict), where, "must be an object")
+    _keys(item, ("name", "version", "via", "envs", "used"), where)
+    name = _string(item["name"], f"{where}.name", 64)
+    _require(name in catalogue.frameworks(), f"{where}.name",
+             "not a catalogue framework")
+    envs = item["envs"]
+    _require(type(envs) is int and 1 <= envs <= MAX_ENVS, f"{where}.envs",
+             f"must be an integer from 1 to {MAX_ENVS}")
+    used = item["used"]
+    _require(used is None or isinstance(used, bool), f"{where}.used",
+             "must be true, false or null")
+    return Entry(name, _version(item["version"], f"{where}.version"),
+                 _choice(item["via"], VIAS, f"{where}.via"), envs, used)
