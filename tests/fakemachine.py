@@ -60,10 +60,16 @@ class FakeMachine:
         """A package in the dpkg database, with its files and .list."""
         self.packages.append(status_paragraph(package, version, status))
         self.write_status()
+        listed = {"/."}     # dpkg lists every directory a package has
         for f in files:
             self.file(f, "")
+            listed.add(f)
+            parent = os.path.dirname(f)
+            while parent != "/":
+                listed.add(parent)
+                parent = os.path.dirname(parent)
         self.file(f"/var/lib/dpkg/info/{package}.list",
-                  "".join(f"{f}\n" for f in files))
+                  "".join(f"{f}\n" for f in sorted(listed)))
 
     def dist(self, site, name, version, kind="dist-info", module=None):
         """A distribution's metadata (and module) in a site directory."""

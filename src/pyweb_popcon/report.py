@@ -164,12 +164,12 @@ def _require(ok, where, what):
 
 
 def _keys(obj, expected, where):
+    def path(key):
+        return key if where == "document" else f"{where}.{key}"
     unknown = sorted(set(obj) - set(expected))
-    _require(not unknown, f"{where}.{unknown[0]}" if unknown else where,
-             "unknown key")
+    _require(not unknown, unknown and path(unknown[0]), "unknown key")
     missing = [k for k in expected if k not in obj]
-    _require(not missing, f"{where}.{missing[0]}" if missing else where,
-             "missing")
+    _require(not missing, missing and path(missing[0]), "missing")
 
 
 def _string(value, where, max_length):
