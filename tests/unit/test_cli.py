@@ -64,6 +64,7 @@ def test_show_with_a_host_id_is_a_valid_report(machine):
     assert run.stderr == ""
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to nobody needs root")
 def test_show_as_an_unprivileged_user(public_machine):
     m = public_machine
     build_machine(m)
