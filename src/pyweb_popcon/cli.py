@@ -6,9 +6,17 @@ import logging
 import os
 import sys
 
-from pyweb_popcon import __version__, collect, config, hostid, log, report
+from pyweb_popcon import (__version__, collect, config, encrypt, hostid, log,
+                          report, state)
 from pyweb_popcon.root import Root
 
+# pyweb_popcon.upload is imported only by the commands that send, once they
+# know they will: importing requests makes urllib3 open a socket (to see
+# whether IPv6 works), and a machine that does not participate opens none.
+
+EX_USAGE = 64           # sysexits.h: the command was used wrongly
+EX_IOERR = 74           # sysexits.h: a file could not be read or written
+EX_NOPERM = 77          # sysexits.h: not allowed (not root)
 EX_CONFIG = 78          # sysexits.h: configuration error
 
 logger = logging.getLogger(__name__)
@@ -37,10 +45,150 @@ def cmd_status(args, root, conf):
               f"age bucket {host.age()})")
     except hostid.HostIDError as e:
         print(f"Host ID: none ({e})")
+    try:
+        st = state.load(root)
+    except PermissionError:
+        print("Last attempt: unknown (the state is readable by root only)")
+        return 0
+    print(f"Last attempt: {_when(st.last_attempt)}"
+          + (f" ({st.result})" if st.result else ""))
+    print(f"Last success: {_when(st.last_success)}"
+          + (f" (receipt {st.receipt})" if st.last_success else ""))
+    box = state.pending(root)
+    if box:
+        made = datetime.datetime.fromtimestamp(
+            os.stat(box.ciphertext).st_mtime, datetime.timezone.utc)
+        print(f"Outbox: a report collected {made:%Y-%m-%d %H:%M} UTC")
+    else:
+        print("Outbox: empty")
+    later = st.next_allowed()
+    if later:
+        print(f"Next report: not before {later:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
-COMMANDS = {"show": cmd_show, "status": cmd_status}
+def _when(stamp):
+    if stamp is None:
+        return "never"
+    return f"{datetime.datetime.fromisoformat(stamp):%Y-%m-%d %H:%M} UTC"
+
+
+def _sitting_out(conf):
+    """True, saying so, when this machine does not participate."""
+    participating, why = config.participation(conf)
+    if not participating:
+        logger.info("not participating: %s; nothing is collected or sent",
+                    why)
+    return not participating
+
+
+def cmd_collect(args, root, conf):
+    """Build the report and put it, encrypted, in the outbox (no network)."""
+    if not _sitting_out(conf):
+        collect.collect(root, conf, args.virt)
+    return 0
+
+
+def cmd_upload(args, root, conf):
+    """Send the encrypted report waiting in the outbox."""
+    if _sitting_out(conf):
+        return 0
+    from pyweb_popcon import upload
+    return upload.send_pending(root, conf, force=args.force)
+
+
+def cmd_submit(args, root, conf):
+    """Collect and send the report now, for a person at a terminal."""
+    if _sitting_out(conf):
+        return 0
+    if args.dry_run:
+        return _dry_run(args, root, conf)
+    from pyweb_popcon import upload
+    if not args.force and upload.too_soon(root):
+        return 0
+    collect.collect(root, conf, args.virt)
+    return upload.send_pending(root, conf, force=True)
+
+
+def _dry_run(args, root, conf):
+    """Show what submit would send, and where; write and send nothing."""
+    rep, why = collect.preview(root, conf, args.virt)
+    data = report.serialise(rep)
+    body = collect.seal(root, conf, data)      # the key checks of a real run
+    from pyweb_popcon import upload
+    _, how = upload.route(conf)
+    print(f"Would send {len(body)} bytes of ciphertext, encrypted to "
+          f"{' '.join(conf['KEY_FINGERPRINTS'])}, to {conf['SUBMIT_URL']} "
+          f"{how}.")
+    if why:
+        print(f"host_id is null here: {why}")
+    later = state.load(root).next_allowed()
+    if later:
+        print(f"A real run would wait until {later:%Y-%m-%d %H:%M} UTC "
+              "(the last report is under 6 days old) unless --force.")
+    print("The report, before encryption:")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_history(args, root, conf):
+    """List the reports sent, newest first, or print report NUMBER."""
+    sent = state.load(root).history
+    if args.number is None:
+        if not sent:
+            print("No report has been sent yet.")
+        for number, entry in enumerate(sent, 1):
+            print(f"{number:2}  {_when(entry['sent'])}  "
+                  f"receipt {entry['receipt']}")
+        return 0
+    if not 1 <= args.number <= len(sent):
+        print(f"pyweb-popcon: history has {len(sent)} report(s); "
+              f"there is no number {args.number}", file=sys.stderr)
+        return EX_USAGE
+    sys.stdout.buffer.write(state.history_copy(root, sent[args.number - 1]))
+    return 0
+
+
+def cmd_forget(args, root, conf):
+    """Ask the server to delete this machine's data; then a new host ID."""
+    # Works after opting out (that is when it is wanted), but
+    # DO_NOT_TRACK=1 means nothing at all is sent.
+    if config.do_not_track():
+        print("pyweb-popcon: DO_NOT_TRACK is set, so nothing is sent; run "
+              "forget without it in the environment", file=sys.stderr)
+        return EX_CONFIG
+    try:
+        host = hostid.read(root)
+    except hostid.HostIDError as e:
+        if not e.renewable:
+            raise PermissionError(e) from None
+        print(f"Nothing to forget: {e}")
+        return 0
+    body = collect.seal(root, conf,
+                        report.serialise(report.Forget(host.host_id)))
+    # A report still waiting would bring this host back after the forget.
+    state.discard(root)
+    from pyweb_popcon import upload
+    return upload.send_forget(root, conf, body)
+
+
+COMMANDS = {"show": cmd_show, "status": cmd_status, "collect": cmd_collect,
+            "upload": cmd_upload, "submit": cmd_submit,
+            "history": cmd_history, "forget": cmd_forget}
+
+_FORCE = (("--force",), {"action": "store_true",
+                         "help": "send even if the last report went less "
+                                 "than 6 days ago"})
+OPTIONS = {
+    "upload": (_FORCE,),
+    "submit": (_FORCE, (("--dry-run",), {
+        "action": "store_true",
+        "help": "show what would be sent and where; send nothing"})),
+    "history": ((("number",), {
+        "nargs": "?", "type": int, "metavar": "NUMBER",
+        "help": "print this report (1 is the newest)"}),),
+}
 
 
 def _common(top_level):
@@ -72,9 +220,11 @@ def parser():
                    version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, func in COMMANDS.items():
-        sub.add_parser(name, parents=[_common(False)],
-                       help=func.__doc__.strip(),
-                       description=func.__doc__.strip())
+        command = sub.add_parser(name, parents=[_common(False)],
+                                 help=func.__doc__.strip(),
+                                 description=func.__doc__.strip())
+        for flags, options in OPTIONS.get(name, ()):
+            command.add_argument(*flags, **options)
     return p
 
 
@@ -87,4 +237,14 @@ def main(argv=None):
     except config.ConfigError as e:
         print(f"pyweb-popcon: configuration error: {e}", file=sys.stderr)
         return EX_CONFIG
-    return COMMANDS[args.command](args, root, conf)
+    try:
+        return COMMANDS[args.command](args, root, conf)
+    except encrypt.KeyProblem as e:
+        print(f"pyweb-popcon: server key problem: {e}", file=sys.stderr)
+        return EX_CONFIG
+    except PermissionError as e:
+        print(f"pyweb-popcon: {e}: run this as root", file=sys.stderr)
+        return EX_NOPERM
+    except OSError as e:
+        print(f"pyweb-popcon: {e.filename}: {e.strerror}", file=sys.stderr)
+        return EX_IOERR

@@ -1,9 +1,10 @@
-"""Build this machine's report from what it has installed. No network."""
+"""Build this machine's report, encrypt it, put it in the outbox. No network."""
 
 import datetime
 import logging
 
-from pyweb_popcon import __version__, facts, hostid, scan
+from pyweb_popcon import (__version__, encrypt, facts, hostid, report, scan,
+                          state)
 from pyweb_popcon.report import Report
 
 log = logging.getLogger(__name__)
@@ -32,3 +33,17 @@ def preview(root, config, virt=None):
     except hostid.HostIDError as e:
         host, why = None, str(e)
     return build(root, config, host, virt), why
+
+
+def seal(root, config, data):
+    """`data` encrypted to the configured server keys, or KeyProblem."""
+    return encrypt.encrypt(data, root.path(config["KEYRING"]),
+                           config["KEY_FINGERPRINTS"])
+
+
+def collect(root, config, virt=None):
+    """Put this machine's encrypted report in the outbox, for upload."""
+    # The one command that may make the host ID: it writes state anyway.
+    data = report.serialise(build(root, config, hostid.ensure(root), virt))
+    state.put(root, data, seal(root, config, data))
+    log.info("report collected into %s", root.path(state.OUTBOX))

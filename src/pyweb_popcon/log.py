@@ -3,8 +3,15 @@
 import logging
 import os
 import sys
+import uuid
 
 IDENTIFIER = "pyweb-popcon"
+
+# Journal MESSAGE_IDs, made once and fixed for good, so that monitoring can
+# select the outcomes with `journalctl MESSAGE_ID=...`.
+REPORT_SENT = uuid.UUID("3dd650de4be14e4a935e294373dcd036")
+DELIVERY_FAILED = uuid.UUID("1a4943d5dd3f4a6a86e3e1eaaf8309dc")
+FORGET_SENT = uuid.UUID("361b49be4f8b441e9cb0dc35627e1eda")
 
 
 def under_journal():
@@ -34,3 +41,13 @@ def setup(verbose=False, identifier=IDENTIFIER):
     top.handlers[:] = [handler]
     top.setLevel(logging.DEBUG if verbose else logging.INFO)
     top.propagate = False
+
+
+def fields(message_id, **values):
+    """The `extra` of a log call: journal MESSAGE_ID and upper-case FIELDS.
+
+    systemd's JournalHandler sends a record's attributes as journal fields;
+    the stderr handler ignores them.  Fields that are None are left out.
+    """
+    return {"MESSAGE_ID": message_id,
+            **{k: str(v) for k, v in values.items() if v is not None}}
