@@ -8,6 +8,7 @@ with `pyweb-popcon show` are the bytes that are encrypted and sent.
 """
 
 import datetime
+import functools
 import json
 import re
 import uuid
@@ -39,6 +40,10 @@ class ReportError(ValueError):
     """A document that is not a valid format-1 report or forget message."""
 
 
+class NotJSON(ReportError):
+    """A document that is not even UTF-8 JSON."""
+
+
 @dataclass(frozen=True)
 class OS:
     vendor: str
@@ -56,7 +61,7 @@ class Entry:
     used: bool | None
 
     def sort_key(self):
-        return (self.name, VIAS.index(self.via), Version(self.version))
+        return (self.name, VIAS.index(self.via), _ordered(self.version))
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,14 @@ class Forget:
     host_id: str
 
 
+# Versions repeat across hosts and reports: parsing each once keeps ingest
+# from spending its time in packaging.version.
+@functools.lru_cache(maxsize=4096)
+def _ordered(text):
+    return Version(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def public_version(text):
     """`text` as a normalised PEP 440 public version, or None."""
     try:
@@ -121,9 +134,9 @@ def parse(data):
         doc = json.loads(data.decode("utf-8"),
                          object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError as e:
-        raise ReportError(f"document: not UTF-8 ({e.reason})") from None
+        raise NotJSON(f"document: not UTF-8 ({e.reason})") from None
     except json.JSONDecodeError as e:
-        raise ReportError(f"document: not JSON ({e})") from None
+        raise NotJSON(f"document: not JSON ({e})") from None
     return from_dict(doc)
 
 
