@@ -1,0 +1,3 @@
+from pyweb_popcon.server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""pyweb-popcon-server: the command a maintainer of the server runs."""
+
+import argparse
+import logging
+import os
+import sys
+
+from pyweb_popcon import __version__, config as config_syntax, log
+from pyweb_popcon.server import config
+
+EX_CONFIG = 78          # sysexits.h: configuration error
+EX_UNAVAILABLE = 69     # sysexits.h: a service (gpg, the database) failed
+
+logger = logging.getLogger(__name__)
+
+
+def _store(conf):
+    from pyweb_popcon.server.store import Store
+    return Store(conf["DATABASE_URL"])
+
+
+def cmd_config(args, conf):
+    """Print the effective configuration, defaults included."""
+    for key in config.SERVER_KEYS:
+        print(f"{key}={config.quote(conf[key])}")
+    return 0
+
+
+def cmd_keygen(args, conf):
+    """Make the server key pair if there is none; print its fingerprint."""
+    from pyweb_popcon import files
+    from pyweb_popcon.server import keygen
+    home = config.gnupg_home(conf)
+    fpr, made = keygen.ensure_key(home)
+    logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
+    if args.export:
+        files.write_atomic(os.path.abspath(args.export),
+                           keygen.export(home, fpr))
+    print(fpr)
+    return 0
+
+
+def cmd_serve(args, conf):
+    """Run the receiver under gunicorn on LISTEN."""
+    from pyweb_popcon.server import serve
+    serve.run(conf, workers=args.workers)
+    return 0
+
+
+def cmd_ingest(args, conf):
+    """Decrypt, check and store everything in the spool."""
+    from pyweb_popcon.server import ingest, keygen
+    # Without the key every submission would look addressed to a stranger
+    # and be quarantined: refuse instead, and leave the spool as it is.
+    if keygen.fingerprint(config.gnupg_home(conf)) is None:
+        print(f"pyweb-popcon-server ingest: no secret key in "
+              f"{config.gnupg_home(conf)}: run pyweb-popcon-server keygen; "
+              "the spool is left as it is", file=sys.stderr)
+        return EX_CONFIG
+    with _store(conf) as store:
+        summary = ingest.run(store, conf["SPOOL_DIR"],
+                             config.gnupg_home(conf), workers=args.workers)
+    print(ingest.describe(summary))
+    return 0
+
+
+def cmd_expire(args, conf):
+    """Delete hosts (and quarantined files) not heard from for N days."""
+    from pyweb_popcon.server import expire
+    days = args.days or conf["EXPIRE_DAYS"]
+    with _store(conf) as store:
+        hosts, removed = expire.run(store, conf["SPOOL_DIR"], days)
+    print(f"{hosts} hosts and {removed} quarantined submissions older than "
+          f"{days} days deleted")
+    return 0
+
+
+def cmd_aggregate(args, conf):
+    """Write stats.json, by_inst.txt, by_version.txt and index.html."""
+    from pyweb_popcon.server import aggregate
+    with _store(conf) as store:
+        stats = aggregate.run(store, conf["OUTPUT_DIR"], conf["MIN_HOSTS"])
+    print(f"{stats['hosts']} hosts; published in "
+          f"{os.path.join(conf['OUTPUT_DIR'], 'index.html')}")
+    return 0
+
+
+def cmd_stats(args, conf):
+    """Show the headline table from the database now."""
+    import datetime
+
+    from pyweb_popcon.server import aggregate
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    with _store(conf) as store:
+        stats = aggregate.statistics(store.counts(conf["MIN_HOSTS"]),
+                                     conf["MIN_HOSTS"], today)
+    sys.stdout.write(aggregate.by_inst(stats))
+    return 0
+
+
+COMMANDS = {"config": cmd_config, "keygen": cmd_keygen, "serve": cmd_serve,
+            "ingest": cmd_ingest, "expire": cmd_expire,
+            "aggregate": cmd_aggregate, "stats": cmd_stats}
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="pyweb-popcon-server",
+        description="The server of pyweb-popcon: receive encrypted "
+                    "reports, ingest them into one row per host, expire "
+                    "hosts not heard from, and publish statistics in which "
+                    "no count is smaller than MIN_HOSTS.")
+    p.add_argument("--version", action="version",
+                   version=f"%(prog)s {__version__}")
+    p.add_argument("--config", metavar="FILE", default=config.SERVER_CONFIG,
+                   help="configuration file (default %(default)s; "
+                        "FILE.d/*.conf are read after it)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log debugging detail")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subs = {name: sub.add_parser(name, help=func.__doc__.strip(),
+                                 description=func.__doc__.strip())
+            for name, func in COMMANDS.items()}
+    subs["keygen"].add_argument(
+        "--export", metavar="FILE",
+        help="also write the armored public key to FILE (for clients' "
+             "KEYRING)")
+    subs["serve"].add_argument(
+        "--workers", type=int, metavar="N",
+        help="gunicorn worker processes (default: 2 per core)")
+    subs["ingest"].add_argument(
+        "--workers", type=int, metavar="N",
+        help="gpg processes at a time (default: one per core)")
+    subs["expire"].add_argument(
+        "--days", type=config_syntax.positive_int, metavar="N",
+        help="age in days (default EXPIRE_DAYS)")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    log.setup(args.verbose, config.IDENTIFIER)
+    try:
+        conf = config.load(args.config)
+    except config_syntax.ConfigError as e:
+        print(f"pyweb-popcon-server: configuration error: {e}",
+              file=sys.stderr)
+        return EX_CONFIG
+    from pyweb_popcon.server.keygen import KeygenError
+    from pyweb_popcon.server.store import StoreError
+    try:
+        return COMMANDS[args.command](args, conf)
+    except (KeygenError, StoreError, OSError) as e:
+        print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
+        return EX_UNAVAILABLE

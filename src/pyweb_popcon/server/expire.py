@@ -1,0 +1,38 @@
+"""Expiry: forget hosts, and quarantined files, older than EXPIRE_DAYS.
+
+A host is gone once its newest message is `days` days old or older: with
+the default, a machine that stopped reporting is forgotten 20 days after
+its last report reached the receiver.
+"""
+
+import logging
+import os
+import time
+
+logger = logging.getLogger(__name__)
+
+DAY_NS = 86_400 * 10**9
+
+
+def run(store, spool_dir, days, now_ns=None):
+    """(hosts, quarantined files) deleted."""
+    cutoff = (now_ns if now_ns is not None else time.time_ns()) - days * DAY_NS
+    # Received exactly `days` ago counts as old: < cutoff + 1.
+    hosts = store.expire(cutoff + 1)
+    removed = 0
+    quarantine = os.path.join(spool_dir, "quarantine")
+    try:
+        entries = list(os.scandir(quarantine))
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        try:
+            if (entry.is_file(follow_symlinks=False)
+                    and entry.stat().st_mtime_ns <= cutoff):
+                os.unlink(entry.path)
+                removed += not entry.name.endswith(".reason")
+        except FileNotFoundError:
+            continue
+    logger.info("expire: %d hosts and %d quarantined submissions older than "
+                "%d days deleted", hosts, removed, days)
+    return hosts, removed

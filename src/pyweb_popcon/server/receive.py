@@ -1,0 +1,146 @@
+"""The receiver: a plain WSGI application that spools ciphertext.
+
+It checks what it can without a key (method, type, size, OpenPGP armor),
+writes the body atomically into SPOOL_DIR/incoming/ and answers 202 with
+a receipt.  It never decrypts, never imports GnuPG, and never looks at
+REMOTE_ADDR or forwarding headers, so there is no address to store or log.
+
+For gunicorn or any WSGI server:
+    gunicorn 'pyweb_popcon.server.receive:from_config("/etc/pyweb-popcon-server.conf")'
+"""
+
+import base64
+import binascii
+import json
+import os
+import re
+import uuid
+
+from pyweb_popcon import files, report
+
+CONTENT_TYPE = "application/pgp-encrypted"
+MAX_BODY = report.MAX_BYTES
+
+# Files aggregate publishes; nothing else under OUTPUT_DIR is served.
+_PUBLISHED = re.compile(r"[a-z0-9_]+\.(html|json|txt|svg)")
+_MEDIA = {"html": "text/html; charset=utf-8",
+          "json": "application/json",
+          "txt": "text/plain; charset=utf-8",
+          "svg": "image/svg+xml"}
+
+_ARMOR = re.compile(
+    rb"\s*-----BEGIN PGP MESSAGE-----\r?\n"
+    rb"(?:[A-Za-z][A-Za-z0-9-]*: [^\r\n]*\r?\n)*"   # armor headers
+    rb"\r?\n"
+    rb"(?P<body>(?:[A-Za-z0-9+/][A-Za-z0-9+/=]*\r?\n)+)"
+    rb"(?:=[A-Za-z0-9+/]{4}\r?\n)?"                # CRC-24
+    rb"-----END PGP MESSAGE-----\s*")
+
+# Packet tags an encrypted message starts with: a public-key (1) or a
+# symmetric-key (3) encrypted session key.
+_SESSION_KEY_TAGS = (1, 3)
+
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request",
+            404: "Not Found", 405: "Method Not Allowed",
+            413: "Content Too Large", 415: "Unsupported Media Type",
+            503: "Service Unavailable"}
+
+
+def is_armored_message(body):
+    """True when `body` looks like an ASCII-armored encrypted message."""
+    m = _ARMOR.fullmatch(body)
+    if not m:
+        return False
+    try:
+        data = base64.b64decode(re.sub(rb"\s", b"", m.group("body")),
+                                validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not data or not data[0] & 0x80:
+        return False
+    # New-format packets keep the tag in the low six bits, old-format
+    # packets in bits 5..2.
+    tag = data[0] & 0x3F if data[0] & 0x40 else (data[0] >> 2) & 0x0F
+    return tag in _SESSION_KEY_TAGS
+
+
+class Receiver:
+    """WSGI application: POST /submit, GET /health, GET / and the page."""
+
+    def __init__(self, spool_dir, output_dir):
+        self.incoming = os.path.join(spool_dir, "incoming")
+        self.output_dir = output_dir
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ["REQUEST_METHOD"]
+        if path == "/submit":
+            if method != "POST":
+                return _json(start_response, 405, error="use POST",
+                             headers=[("Allow", "POST")])
+            return self.submit(environ, start_response)
+        if method not in ("GET", "HEAD"):
+            return _json(start_response, 405, error="use GET",
+                         headers=[("Allow", "GET, HEAD")])
+        if path == "/health":
+            return _json(start_response, 200, status="ok")
+        return self.published(path, start_response)
+
+    def submit(self, environ, start_response):
+        ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if ctype != CONTENT_TYPE:
+            return _json(start_response, 415,
+                         error=f"Content-Type must be {CONTENT_TYPE}")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return _json(start_response, 400, error="bad Content-Length")
+        if length > MAX_BODY:
+            return _json(start_response, 413,
+                         error=f"at most {MAX_BODY} bytes")
+        # Bounded even without a Content-Length (chunked): one byte more
+        # than allowed is enough to know it is too much.
+        body = environ["wsgi.input"].read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return _json(start_response, 413,
+                         error=f"at most {MAX_BODY} bytes")
+        if not is_armored_message(body):
+            return _json(start_response, 400,
+                         error="not an ASCII-armored OpenPGP message")
+        receipt = uuid.uuid4().hex
+        try:
+            files.write_atomic(os.path.join(self.incoming, receipt), body,
+                               mode=0o640)
+        except OSError:
+            return _json(start_response, 503,
+                         error="cannot store submissions now; try later")
+        return _json(start_response, 202, status="ok", receipt=receipt)
+
+    def published(self, path, start_response):
+        name = path.lstrip("/") or "index.html"
+        m = _PUBLISHED.fullmatch(name)
+        try:
+            if not m:
+                raise FileNotFoundError(name)
+            with open(os.path.join(self.output_dir, name), "rb") as f:
+                data = f.read()
+        except OSError:
+            return _json(start_response, 404, error="not found")
+        start_response("200 OK", [("Content-Type", _MEDIA[m.group(1)]),
+                                  ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def _json(start_response, code, headers=(), **body):
+    data = (json.dumps(body) + "\n").encode()
+    start_response(f"{code} {_REASONS[code]}",
+                   [("Content-Type", "application/json"),
+                    ("Content-Length", str(len(data)))] + list(headers))
+    return [data]
+
+
+def from_config(path=None):
+    """The application for the configuration file at `path`."""
+    from pyweb_popcon.server import config
+    conf = config.load(path or config.SERVER_CONFIG)
+    return Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"])

@@ -1,0 +1,328 @@
+"""The database: one schema and one set of SQL for SQLite and PostgreSQL.
+
+Statements are written once, with ? placeholders that become %s for
+psycopg.  Flags are INTEGER 0/1 so both engines count them alike.  One
+row per host holds its newest message; a forget message leaves only a
+tombstone (host_id and when), so an older report that arrives later, or
+is ingested by another machine at the same time, cannot bring it back.
+Expiry removes tombstones like any other row.
+"""
+
+import contextlib
+import functools
+import json
+import os
+import sqlite3
+import time
+
+from packaging.version import Version
+
+from pyweb_popcon import report
+
+# Each migration is a list of statements; schema_version says how many
+# have been applied.  Never edit one that has shipped: append another.
+# {clustered} is where SQLite is told to keep a table in its primary key's
+# order (WITHOUT ROWID): one B-tree fewer to update per row, which is most
+# of what expiry costs.  PostgreSQL has no such clause and needs none.
+MIGRATIONS = (
+    (
+        """CREATE TABLE hosts (
+            host_id TEXT PRIMARY KEY,
+            received BIGINT NOT NULL,
+            receipt TEXT NOT NULL,
+            forgotten INTEGER NOT NULL,
+            date TEXT, format INTEGER, client TEXT,
+            os_vendor TEXT, os_release TEXT, os_arch TEXT,
+            virt TEXT, age TEXT){clustered}""",
+        "CREATE INDEX hosts_received ON hosts (received)",
+        """CREATE TABLE host_frameworks (
+            host_id TEXT NOT NULL REFERENCES hosts (host_id),
+            name TEXT NOT NULL, version TEXT NOT NULL, series TEXT NOT NULL,
+            via TEXT NOT NULL, envs INTEGER NOT NULL, used INTEGER,
+            PRIMARY KEY (host_id, name, version, via)){clustered}""",
+        # Covering indexes: each count is one ordered index scan.
+        # (name, host_id, used) serves both hosts and used per framework.
+        """CREATE INDEX host_frameworks_name
+            ON host_frameworks (name, host_id, used)""",
+        """CREATE INDEX host_frameworks_series
+            ON host_frameworks (name, series, host_id)""",
+        """CREATE INDEX host_frameworks_via
+            ON host_frameworks (name, via, host_id)""",
+        """CREATE TABLE host_pythons (
+            host_id TEXT NOT NULL REFERENCES hosts (host_id),
+            python TEXT NOT NULL,
+            PRIMARY KEY (host_id, python)){clustered}""",
+        "CREATE INDEX host_pythons_python ON host_pythons (python, host_id)",
+        """CREATE TABLE history (
+            day TEXT PRIMARY KEY, hosts INTEGER NOT NULL, stats TEXT NOT NULL)""",
+    ),
+)
+
+# A message replaces the stored row only if it was received later; the
+# spool name breaks ties so the result never depends on ingest order.
+_UPSERT = """
+INSERT INTO hosts (host_id, received, receipt, forgotten, date, format,
+                   client, os_vendor, os_release, os_arch, virt, age)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (host_id) DO UPDATE SET
+    received = excluded.received, receipt = excluded.receipt,
+    forgotten = excluded.forgotten, date = excluded.date,
+    format = excluded.format, client = excluded.client,
+    os_vendor = excluded.os_vendor, os_release = excluded.os_release,
+    os_arch = excluded.os_arch, virt = excluded.virt, age = excluded.age
+WHERE excluded.received > hosts.received
+   OR (excluded.received = hosts.received AND excluded.receipt > hosts.receipt)
+RETURNING host_id"""
+
+OTHER = "other"
+
+
+class StoreError(Exception):
+    """A database that cannot be opened or used."""
+
+
+@functools.lru_cache(maxsize=4096)
+def series(version):
+    """The major.minor a version is published under: 4.2.11 -> 4.2."""
+    release = Version(version).release + (0,)
+    return f"{release[0]}.{release[1]}"
+
+
+class Store:
+    """A connection to the database named by a DATABASE_URL."""
+
+    def __init__(self, url):
+        self.url = url
+        if url.startswith("sqlite://"):
+            self.sqlite = True
+            path = url[len("sqlite://"):]
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Autocommit mode: transaction() says where each one begins.
+            self.conn = sqlite3.connect(path, timeout=600,
+                                        isolation_level=None)
+            self._wal()
+            # Spool files are deleted after a commit: it must be on disk.
+            self.conn.execute("PRAGMA synchronous = FULL")
+            # Expiry and counting walk indexes keyed by random host IDs;
+            # the 2 MB default cache would reread the same pages from disk.
+            self.conn.execute("PRAGMA cache_size = -131072")
+        else:
+            import psycopg
+            self.sqlite = False
+            try:
+                self.conn = psycopg.connect(url, autocommit=True)
+            except psycopg.Error as e:
+                raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
+        self.migrate()
+
+    def _wal(self):
+        # Switching a new database to WAL needs it unlocked for a moment,
+        # and the busy timeout does not cover that: wait here instead.
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def query(self, sql, params=()):
+        """Run one statement; its rows, if it returns any."""
+        if not self.sqlite:
+            sql = sql.replace("?", "%s")
+        cur = self.conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+    def _many(self, sql, rows):
+        if not self.sqlite:
+            sql = sql.replace("?", "%s")
+        self.conn.cursor().executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        if self.sqlite:
+            # IMMEDIATE takes the write lock up front, so two writers
+            # queue instead of failing on a lock upgrade.
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        else:
+            with self.conn.transaction():
+                yield
+
+    def migrate(self):
+        """Bring the schema up to date; safe when several start at once."""
+        for attempt in range(5):
+            try:
+                with self.transaction():
+                    self.query("CREATE TABLE IF NOT EXISTS schema_version ("
+                               "id INTEGER PRIMARY KEY, version INTEGER "
+                               "NOT NULL)")
+                    self.query("INSERT INTO schema_version (id, version) "
+                               "VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+                    # Locks the row: one migrator at a time.
+                    self.query("UPDATE schema_version SET version = version "
+                               "WHERE id = 1")
+                    (version,), = self.query(
+                        "SELECT version FROM schema_version WHERE id = 1")
+                    if version > len(MIGRATIONS):
+                        raise StoreError(f"database schema version {version} "
+                                         "is newer than this program knows")
+                    clustered = " WITHOUT ROWID" if self.sqlite else ""
+                    for statements in MIGRATIONS[version:]:
+                        for statement in statements:
+                            self.query(statement.format(clustered=clustered))
+                    self.query("UPDATE schema_version SET version = ? "
+                               "WHERE id = 1", (len(MIGRATIONS),))
+                return
+            except StoreError:
+                raise
+            except Exception:
+                # Two first starts on one PostgreSQL can collide creating
+                # schema_version; the loser tries again and finds it made.
+                if attempt == 4:
+                    raise
+
+    def put(self, messages):
+        """Store (received_ns, receipt, Report|Forget) in one transaction.
+
+        Returns a list of outcomes in input order: "new", "replaced",
+        "forgotten" or "outdated" (something newer is already stored).
+        """
+        # Taking row locks in host_id order keeps concurrent ingesters on
+        # one PostgreSQL from deadlocking each other.
+        order = sorted(range(len(messages)), key=lambda i: messages[i][2].host_id)
+        outcomes = [None] * len(messages)
+        with self.transaction():
+            for i in order:
+                outcomes[i] = self._put_one(*messages[i])
+        return outcomes
+
+    def _put_one(self, received, receipt, message):
+        host = message.host_id
+        before = self.query("SELECT forgotten FROM hosts WHERE host_id = ?",
+                            (host,))
+        if isinstance(message, report.Forget):
+            row = (host, received, receipt, 1) + (None,) * 8
+        else:
+            os_ = message.os
+            row = (host, received, receipt, 0, message.date, report.FORMAT,
+                   message.client, os_.vendor, os_.release, os_.arch,
+                   message.virt, message.age)
+        if not self.query(_UPSERT, row):
+            return "outdated"
+        if before:      # a new host has no rows to replace
+            self.query("DELETE FROM host_frameworks WHERE host_id = ?",
+                       (host,))
+            self.query("DELETE FROM host_pythons WHERE host_id = ?", (host,))
+        if isinstance(message, report.Forget):
+            return "forgotten"
+        self._many("INSERT INTO host_frameworks (host_id, name, version, "
+                   "series, via, envs, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(host, e.name, e.version, series(e.version), e.via,
+                     e.envs, None if e.used is None else int(e.used))
+                    for e in message.frameworks])
+        self._many("INSERT INTO host_pythons (host_id, python) VALUES (?, ?)",
+                   [(host, p) for p in message.pythons])
+        return "replaced" if before and not before[0][0] else "new"
+
+    def expire(self, cutoff_ns):
+        """Delete every host received before `cutoff_ns`; how many hosts."""
+        old = "SELECT host_id FROM hosts WHERE received < ?"
+        with self.transaction():
+            (hosts,), = self.query("SELECT COUNT(*) FROM hosts WHERE "
+                                   "received < ? AND forgotten = 0",
+                                   (cutoff_ns,))
+            self.query(f"DELETE FROM host_frameworks WHERE host_id IN ({old})",
+                       (cutoff_ns,))
+            self.query(f"DELETE FROM host_pythons WHERE host_id IN ({old})",
+                       (cutoff_ns,))
+            self.query("DELETE FROM hosts WHERE received < ?", (cutoff_ns,))
+        return hosts
+
+    def _count(self, table, cols, where="", params=()):
+        """{(col values): distinct hosts} over `table` rows matching `where`."""
+        select = "".join(f"{c}, " for c in cols)
+        group = f" GROUP BY {', '.join(cols)}" if cols else ""
+        rows = self.query(f"SELECT {select}COUNT(DISTINCT host_id) FROM "
+                          f"{table}{' WHERE ' + where if where else ''}"
+                          f"{group}", params)
+        return {tuple(r[:-1]): r[-1] for r in rows if r[-1]}
+
+    def _fold(self, table, group, key, k, where="1 = 1", params=()):
+        """({(group..., bucket): hosts}, small keys): buckets under `k`
+        hosts become one bucket 'other' per group, counting each host once.
+
+        Counting every bucket first keeps the big scans on the covering
+        indexes; the second query only reads the rows of small buckets.
+        """
+        raw = self._count(table, group + (key,), where, params)
+        small = [b for b, n in raw.items() if n < k]
+        counts = {b: n for b, n in raw.items() if n >= k}
+        if small:
+            row = "(" + ", ".join("?" * len(small[0])) + ")"
+            members = (f"({', '.join(group + (key,))}) IN "
+                       f"(VALUES {', '.join([row] * len(small))})")
+            other = self._count(table, group, f"{where} AND {members}",
+                                tuple(params) + sum(small, ()))
+            counts.update({g + (OTHER,): n for g, n in other.items()})
+        return counts, small
+
+    def counts(self, k):
+        """Host counts for publishing, every bucket under `k` hosts folded
+        into 'other' (which may itself be under `k`: aggregate decides)."""
+        fw, live = "host_frameworks", "forgotten = 0"
+        with self.transaction():
+            (hosts,), = self.query(f"SELECT COUNT(*) FROM hosts WHERE {live}")
+            frameworks, small = self._fold(fw, (), "name", k)
+            used = self._count(fw, ("name",), "used = 1")
+            via, _ = self._fold(fw, ("name",), "via", k)
+            if small:
+                # The 'other' framework: every small one together.
+                among = f"name IN ({', '.join('?' * len(small))})"
+                names = sum(small, ())
+                used.update({(OTHER,): n for n in self._count(
+                    fw, (), f"{among} AND used = 1", names).values()})
+                other_via, _ = self._fold(fw, (), "via", k, among, names)
+                via = {b: n for b, n in via.items() if b[:1] not in small}
+                via.update({(OTHER,) + b: n for b, n in other_via.items()})
+            return {
+                "hosts": hosts,
+                "frameworks": {name: (n, used.get((name,), 0))
+                               for (name,), n in frameworks.items()},
+                "via": via,
+                "versions": self._fold(fw, ("name",), "series", k)[0],
+                "os": self._fold("hosts", (), "os_vendor || ' ' || "
+                                 "os_release", k, live)[0],
+                "pythons": self._fold("host_pythons", (), "python", k)[0],
+                "virt": self._fold("hosts", (), "virt", k, live)[0],
+                "age": self._fold("hosts", (), "age", k, live)[0],
+            }
+
+    def record_history(self, day, stats):
+        """Keep `stats` (already safe to publish) as the snapshot of `day`."""
+        with self.transaction():
+            self.query("INSERT INTO history (day, hosts, stats) "
+                       "VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE SET "
+                       "hosts = excluded.hosts, stats = excluded.stats",
+                       (day, stats["hosts"], json.dumps(stats)))
+
+    def history(self):
+        """[(day, stats)] oldest first."""
+        return [(day, json.loads(stats)) for day, stats in
+                self.query("SELECT day, stats FROM history ORDER BY day")]
