@@ -226,10 +226,10 @@ class Store:
                    message.virt, message.age)
         if not self.query(_UPSERT, row):
             return "outdated"
-        if before:      # a new host has no rows to replace
-            self.query("DELETE FROM host_frameworks WHERE host_id = ?",
-                       (host,))
-            self.query("DELETE FROM host_pythons WHERE host_id = ?", (host,))
+        # Even when `before` found no row: another ingester may have stored
+        # this host since, and the upsert waited for it and replaced it.
+        self.query("DELETE FROM host_frameworks WHERE host_id = ?", (host,))
+        self.query("DELETE FROM host_pythons WHERE host_id = ?", (host,))
         if isinstance(message, report.Forget):
             return "forgotten"
         self._many("INSERT INTO host_frameworks (host_id, name, version, "
