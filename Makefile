@@ -7,9 +7,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # What the tests and benchmarks need, from Debian's archive.
 TEST_DEPS := python3-packaging python3-pytest python3-pytest-timeout \
-	python3-hypothesis python3-venv python3-pip gnupg
+	python3-hypothesis python3-venv python3-pip gnupg \
+	python3-gnupg python3-requests python3-socks python3-systemd openssl \
+	debhelper dh-python pybuild-plugin-pyproject po-debconf python3-all \
+	python3-setuptools lintian piuparts debootstrap systemd-container \
+	gunicorn python3-jinja2 python3-matplotlib python3-psycopg postgresql \
+	chromium wrk
 
-.PHONY: deps test check bench show
+.PHONY: deps test check bench show demo deb lint system-test piuparts
 
 deps:
 	@missing=$$(for p in $(TEST_DEPS); do \
@@ -35,3 +40,28 @@ bench: deps
 
 show:
 	$(PYTHON) -m pyweb_popcon show
+
+# The whole loop on this machine: key, receiver, submit, ingest, aggregate.
+demo: deps
+	$(PYTHON) tests/demo.py
+
+# Debian packages, built from a copy of the tree outside the checkout (never
+# in its parent directory); the results land in DEB_OUT.
+DEB_BUILD_DIR ?= /var/tmp/pyweb-popcon-build
+DEB_OUT ?= /var/tmp/pyweb-popcon-debs
+
+deb:
+	tests/package/build-deb $(DEB_BUILD_DIR) $(DEB_OUT)
+
+# lintian --pedantic, systemd-analyze verify and security on what deb built.
+lint: deb
+	tests/package/lint $(DEB_OUT)
+
+# piuparts install+purge of each binary package in a bookworm chroot.
+piuparts: deb
+	tests/package/piuparts $(DEB_OUT)
+
+# The booted-systemd test (root and systemd-nspawn; skips with a reason
+# otherwise).  "make test" runs it too, building the packages itself.
+system-test: deps deb
+	PYWEB_POPCON_DEBS=$(DEB_OUT) $(PYTHON) -m pytest -p no:cacheprovider tests/system

@@ -1,5 +1,8 @@
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -21,3 +24,23 @@ def gpg_keys(tmp_path_factory):
     keys = make_keys(str(tmp_path_factory.mktemp("gpg")))
     yield keys
     stop_agents([keys])
+
+
+@pytest.fixture(scope="session")
+def debs():
+    """The Debian packages built from this tree, once per run (or the ones
+    in PYWEB_POPCON_DEBS): a directory of .deb, .changes and .buildinfo."""
+    given = os.environ.get("PYWEB_POPCON_DEBS")
+    if given:
+        yield given
+        return
+    if not shutil.which("dpkg-buildpackage", path="/usr/bin"):
+        pytest.skip("dpkg-buildpackage is not installed (make deps installs "
+                    "it)")
+    out = tempfile.mkdtemp(prefix="pyweb-popcon-debs.", dir="/var/tmp")
+    build = os.path.join(os.path.dirname(__file__), "package", "build-deb")
+    subprocess.run([build, out + ".build", out], check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
+    yield out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(out + ".build", ignore_errors=True)

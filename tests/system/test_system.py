@@ -1,0 +1,587 @@
+"""The packages in a booted Debian 12: the administrator's and the
+maintainer's story, end to end (issue 5, point 7).
+
+A debootstrap --variant=minbase tree of bookworm is made once and cached
+outside the repository (PYWEB_POPCON_TEST_CACHE, default
+/var/cache/pyweb-popcon-tests), copied fresh for each run and booted with
+``systemd-nspawn --register=no --keep-unit -b``.  With --register=no there
+is no machined, so ``machinectl``/``systemd-run -M`` cannot reach it: the
+test enters the container's namespaces with ``nsenter -t LEADER -a``, the
+leader being the nspawn process's child (the container's systemd, PID 1
+inside).  The freshly built packages (the `debs` fixture of
+tests/conftest.py) are installed with apt inside.
+
+Runs as root with systemd-nspawn, nsenter and debootstrap; otherwise it is
+skipped with the reason.  The tests run in file order on one container.
+"""
+
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.environ.get("PYWEB_POPCON_TEST_CACHE",
+                       "/var/cache/pyweb-popcon-tests")
+BASE = os.path.join(CACHE, "bookworm-minbase")
+WHEELS = os.path.join(CACHE, "wheels")
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+INCLUDE = "systemd,systemd-sysv,dbus,apt,ca-certificates,python3"
+CLIENT_UNITS = ("pyweb-popcon-collect.service", "pyweb-popcon.service")
+SERVER_UNITS = ("pyweb-popcon-receiver.service", "pyweb-popcon-ingest.service",
+                "pyweb-popcon-expire.service", "pyweb-popcon-aggregate.service")
+EXPOSURE = {"pyweb-popcon-collect.service": 1.0,
+            "pyweb-popcon.service": 2.0}
+SERVER_EXPOSURE = 2.5
+LISTEN = "127.0.0.1:8080"
+SPOOL = "/var/spool/pyweb-popcon-server"
+OUTPUT = "/var/lib/pyweb-popcon-server/www"
+DATABASE = "/var/lib/pyweb-popcon-server/popcon.sqlite3"
+T0 = time.monotonic()
+
+
+def env():
+    return dict(os.environ, PATH=DEBIAN_PATH, LC_ALL="C.UTF-8",
+                PYTHONPATH="")
+
+
+def why_not():
+    """The reason this machine cannot run the test, or None."""
+    if os.geteuid() != 0:
+        return "the system test needs root (systemd-nspawn, debootstrap)"
+    for tool in ("systemd-nspawn", "nsenter", "debootstrap",
+                 "dpkg-buildpackage"):
+        if not shutil.which(tool, path=DEBIAN_PATH):
+            return f"{tool} is not installed (make deps installs it)"
+    if not os.path.isdir("/sys/fs/cgroup"):
+        return "no cgroup file system for systemd-nspawn"
+    return None
+
+
+pytestmark = pytest.mark.skipif(why_not() is not None,
+                                reason=str(why_not()))
+
+
+def log(message):
+    print(f"[system {time.monotonic() - T0:6.1f}s] {message}",
+          file=sys.stderr, flush=True)
+
+
+def run(*argv, timeout=600, check=True, **kw):
+    done = subprocess.run(argv, env=env(), capture_output=True, text=True,
+                          timeout=timeout, **kw)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} -> {done.returncode}\n"
+                             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+# -- the cached base tree, the packages, the Django wheel ----------------------
+
+def base_tree():
+    """The cached minbase tree, made (about a minute) when missing."""
+    os.makedirs(CACHE, exist_ok=True)
+    import fcntl
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(BASE, ".complete")):
+            log(f"making {BASE} with debootstrap")
+            new = BASE + ".new"
+            shutil.rmtree(new, ignore_errors=True)
+            run("debootstrap", "--variant=minbase", f"--include={INCLUDE}",
+                "bookworm", new, MIRROR, timeout=1200)
+            # apt's sources and lists in the cache, so that runs only
+            # download the packages they install.
+            with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
+                f.write(f"deb {MIRROR} bookworm main\n"
+                        f"deb {MIRROR} bookworm-updates main\n"
+                        "deb http://deb.debian.org/debian-security "
+                        "bookworm-security main\n")
+            run("chroot", new, "apt-get", "update", "-q", timeout=600)
+            # An empty machine-id: each copy gets its own at first boot.
+            with open(os.path.join(new, "etc/machine-id"), "w"):
+                pass
+            open(os.path.join(new, ".complete"), "w").close()
+            shutil.rmtree(BASE, ignore_errors=True)
+            os.rename(new, BASE)
+    return BASE
+
+
+def django_wheel():
+    """A Django wheel, downloaded once into the cache."""
+    found = sorted(glob.glob(os.path.join(WHEELS, "[Dd]jango-4.2*.whl")))
+    if not found:
+        os.makedirs(WHEELS, exist_ok=True)
+        run("/usr/bin/python3", "-m", "pip", "download", "--no-deps",
+            "--only-binary=:all:", "-d", WHEELS, "Django>=4.2,<4.3",
+            timeout=300)
+        found = sorted(glob.glob(os.path.join(WHEELS,
+                                              "[Dd]jango-4.2*.whl")))
+    return found[-1]
+
+
+# -- the booted container -------------------------------------------------------
+
+class Container:
+    def __init__(self, tree, debs, wheel):
+        self.tree = tree
+        self.console = open(tree + ".console", "w")
+        self.nspawn = subprocess.Popen(
+            ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
+             "-b", "-D", tree, "--console=read-only",
+             "--machine=pyweb-popcon-test",
+             f"--bind-ro={debs}:/srv/debs",
+             f"--bind-ro={os.path.dirname(wheel)}:/srv/wheels",
+             f"--bind-ro={TOP}:/srv/src",
+             f"--bind={CACHE}/apt-archives:/var/cache/apt/archives"],
+            env=env(), stdin=subprocess.DEVNULL, stdout=self.console,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._boot()
+        except BaseException:
+            os.killpg(self.nspawn.pid, signal.SIGKILL)
+            self.nspawn.wait()
+            self.console.close()
+            raise
+
+    def _boot(self):
+        self.leader = self._leader()
+        # Until the container's systemd answers on its bus (the leader is
+        # found a moment before it does).
+        end = time.monotonic() + 120
+        while True:
+            done = self.sh("systemctl is-system-running --wait", check=False,
+                           timeout=120)
+            state = done.stdout.strip()
+            if state or time.monotonic() > end:
+                break
+            time.sleep(0.5)
+        log(f"booted: {state}")
+        assert state in ("running", "degraded"), (
+            done.stderr + self.sh("systemctl --failed --no-pager",
+                                  check=False).stdout)
+
+    def _leader(self, timeout=30):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.nspawn.poll() is not None:
+                raise AssertionError("systemd-nspawn ended: "
+                                     + open(self.console.name).read()[-2000:])
+            try:
+                with open(f"/proc/{self.nspawn.pid}/task/{self.nspawn.pid}"
+                          "/children") as f:
+                    children = f.read().split()
+            except OSError:
+                children = []
+            for pid in children:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "systemd":
+                            return int(pid)
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise AssertionError("the container's systemd did not start")
+
+    def sh(self, script, check=True, timeout=300, input=None):
+        """Run a shell script inside the container, as root."""
+        done = subprocess.run(
+            ["nsenter", "-t", str(self.leader), "-a", "--",
+             "/usr/bin/env", "-i", f"PATH={DEBIAN_PATH}", "LC_ALL=C.UTF-8",
+             "DEBIAN_FRONTEND=noninteractive", "HOME=/root", "TERM=dumb",
+             "/bin/sh", "-ec", script],
+            input=input, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"in the container: {script}\n-> "
+                                 f"{done.returncode}\n{done.stdout[-4000:]}\n"
+                                 f"{done.stderr[-4000:]}")
+        return done
+
+    def out(self, script, **kw):
+        return self.sh(script, **kw).stdout
+
+    def stop(self):
+        if self.nspawn.poll() is None:
+            self.sh("systemctl poweroff --no-block", check=False, timeout=30)
+            try:
+                self.nspawn.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.nspawn.pid, signal.SIGKILL)
+                self.nspawn.wait()
+        self.console.close()
+
+
+def boot(debs, wheel):
+    """A fresh copy of the cached tree, booted; (container, its tree)."""
+    os.makedirs(os.path.join(CACHE, "apt-archives", "partial"), exist_ok=True)
+    tree = tempfile.mkdtemp(prefix="pyweb-popcon-system.", dir="/var/tmp")
+    os.rmdir(tree)
+    run("cp", "-a", base_tree(), tree)
+    log(f"fresh copy in {tree}")
+    try:
+        return Container(tree, debs, wheel), tree
+    except BaseException:
+        shutil.rmtree(tree, ignore_errors=True)
+        raise
+
+
+def discard(c, tree):
+    c.stop()
+    shutil.rmtree(tree, ignore_errors=True)
+    try:
+        os.unlink(tree + ".console")
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def built(debs):
+    return debs, django_wheel()
+
+
+@pytest.fixture(scope="module")
+def box(built):
+    started = time.monotonic()
+    c, tree = boot(*built)
+    try:
+        yield c
+    finally:
+        discard(c, tree)
+        log(f"system test done in {time.monotonic() - started:.0f} s")
+
+
+def conf_value(text, key):
+    found = re.findall(rf'^{key}="([^"]*)"', text, re.M)
+    return found[-1] if found else None
+
+
+def reconfigure(box, answer):
+    box.sh(f"echo 'pyweb-popcon pyweb-popcon/participate boolean {answer}'"
+           " | debconf-set-selections; dpkg-reconfigure -fnoninteractive "
+           "pyweb-popcon")
+
+
+def timer_state(box):
+    enabled = box.out("systemctl is-enabled pyweb-popcon.timer",
+                      check=False).strip()
+    active = box.out("systemctl is-active pyweb-popcon.timer",
+                     check=False).strip()
+    return enabled, active
+
+
+def spool_files(box):
+    return box.out(f"find {SPOOL}/incoming {SPOOL}/quarantine -type f "
+                   "! -name '.*' 2>/dev/null "
+                   "| sort", check=False).split()
+
+
+# -- the story -----------------------------------------------------------------
+
+def test_default_install(box):
+    """apt install: debconf says no, the timer is off, and starting the
+    units by hand sends nothing and opens no connection."""
+    box.sh("apt-get install -y -q --no-install-recommends "
+           "/srv/debs/python3-pyweb-popcon_*_all.deb "
+           "/srv/debs/pyweb-popcon_*_all.deb "
+           "/srv/debs/pyweb-popcon-server_*_all.deb", timeout=900)
+    log("packages installed")
+    assert "pyweb-popcon/participate: false" in box.out(
+        "debconf-show pyweb-popcon")
+    conf = box.out("cat /etc/pyweb-popcon.conf")
+    assert conf_value(conf, "PARTICIPATE") == "no"
+    assert timer_state(box) == ("disabled", "inactive")
+    assert "pyweb-popcon.timer" not in box.out(
+        "systemctl list-timers --no-pager")
+
+    # The server is up (the maintainer's side of the same machine).
+    box.sh("systemctl is-active pyweb-popcon-receiver.service || "
+           "(sleep 3; systemctl is-active pyweb-popcon-receiver.service)")
+    # Count what the units do on the network: systemd's IP accounting.
+    for unit in CLIENT_UNITS:
+        box.sh(f"systemctl set-property --runtime {unit} IPAccounting=yes")
+    box.sh("systemctl start pyweb-popcon.service")
+    for unit in CLIENT_UNITS:
+        result = box.out(f"systemctl show -p Result --value {unit}").strip()
+        assert result == "success", unit
+        packets = box.out(f"systemctl show -p IPEgressPackets --value "
+                          f"{unit}").strip()
+        # "[no data]": no BPF cgroup accounting here (in a container); the
+        # empty spool below and PrivateNetwork= still speak.
+        assert packets in ("0", "[not set]", "", "[no data]"), (unit, packets)
+        log(f"{unit}: IP egress packets {packets}")
+    journal = box.out("journalctl --no-pager -o cat -u pyweb-popcon.service "
+                      "-u pyweb-popcon-collect.service")
+    assert "not participating" in journal
+    assert spool_files(box) == []
+    assert box.out("find /var/lib/pyweb-popcon/ -type f 2>/dev/null "
+                   "| grep -v host-id", check=False).strip() == ""
+
+
+def test_participate_and_deliver(box):
+    """A preseeded yes through dpkg-reconfigure: the timer runs weekly and,
+    started, delivers a report that ingest and aggregate turn into exactly
+    this machine's frameworks: python3-flask from apt, Django in a venv."""
+    # Frameworks on this machine.
+    box.sh("apt-get install -y -q --no-install-recommends python3-flask",
+           timeout=600)
+    box.sh("python3 -m venv --without-pip /srv/app/venv\n"
+           "site=$(echo /srv/app/venv/lib/python3.*/site-packages)\n"
+           "python3 -m zipfile -e /srv/wheels/$(ls /srv/wheels | "
+           "grep -i '^django-4.2' | tail -n 1) \"$site\"\n"
+           "ls \"$site\" | grep -i '^django-4.2.*dist-info$'")
+    # The maintainer: a server key, small counts published for the test.
+    box.sh("mkdir -p /etc/pyweb-popcon-server.conf.d\n"
+           "echo 'MIN_HOSTS=\"1\"' >"
+           " /etc/pyweb-popcon-server.conf.d/system-test.conf")
+    keygen = box.out("pyweb-popcon-server keygen --export "
+                     "/etc/pyweb-popcon-test-key.asc")
+    fpr = re.search(r"[0-9A-F]{40}", keygen).group()
+    assert box.out("stat -c %U /var/lib/pyweb-popcon-server/gnupg").strip() \
+        == "pyweb-popcon-ingest"
+    # The administrator points the client at it; the postinst keeps these.
+    box.sh("cat >>/etc/pyweb-popcon.conf <<'END'\n"
+           f'SUBMIT_URL="http://{LISTEN}/submit"\n'
+           'KEYRING="/etc/pyweb-popcon-test-key.asc"\n'
+           f'KEY_FINGERPRINTS="{fpr}"\n'
+           "END")
+    reconfigure(box, "true")
+    conf = box.out("cat /etc/pyweb-popcon.conf")
+    assert conf_value(conf, "PARTICIPATE") == "yes"
+    assert conf_value(conf, "KEY_FINGERPRINTS") == fpr
+    assert conf_value(conf, "SUBMIT_URL") == f"http://{LISTEN}/submit"
+    assert timer_state(box) == ("enabled", "active")
+
+    listed = box.out("systemctl list-timers --no-pager pyweb-popcon.timer")
+    log("list-timers:\n" + listed)
+    assert "pyweb-popcon.timer" in listed
+    nxt = box.out("systemctl show -p NextElapseUSecRealtime --value "
+                  "pyweb-popcon.timer").strip()
+    assert nxt, "the timer has no next run"
+    when = datetime.datetime.strptime(nxt.rsplit(" ", 1)[0],
+                                      "%a %Y-%m-%d %H:%M:%S")
+    now = datetime.datetime.strptime(
+        box.out("date -u '+%Y-%m-%d %H:%M:%S'").strip(), "%Y-%m-%d %H:%M:%S")
+    # OnCalendar=weekly is Monday 00:00; RandomizedDelaySec=1w with
+    # FixedRandomDelay=yes puts this machine's run at a fixed point of the
+    # week that follows.  So the next run is less than a week after the
+    # next Monday, and from then on exactly weekly.
+    monday = (now + datetime.timedelta(days=7 - now.weekday())).replace(
+        hour=0, minute=0, second=0)
+    log(f"next run {when} (now {now}, in {when - now})")
+    assert now < when <= monday + datetime.timedelta(days=7), (now, when)
+
+    # Started by hand rather than waiting for the week: the collect unit
+    # first, then the upload.
+    box.sh("systemctl start pyweb-popcon.service", timeout=400)
+    journal = box.out("journalctl --no-pager -o cat -u pyweb-popcon.service "
+                      "-u pyweb-popcon-collect.service")
+    for unit in CLIENT_UNITS:
+        assert box.out(f"systemctl show -p Result --value {unit}").strip() \
+            == "success", journal
+    history = box.out("pyweb-popcon history")
+    assert history.strip(), journal
+    status = box.out("pyweb-popcon status")
+    log("status:\n" + status)
+
+    # The path unit may have ingested already; once more does no harm.
+    box.sh("systemctl start pyweb-popcon-ingest.service", timeout=300)
+    box.sh("systemctl start pyweb-popcon-aggregate.service", timeout=300)
+    stats = json.loads(box.out(f"cat {OUTPUT}/stats.json"))
+    log("stats.json frameworks: " + json.dumps(stats["frameworks"]))
+    assert stats["hosts"] == 1
+    found = {f["name"]: f for f in stats["frameworks"]}
+    assert set(found) == {"django", "flask"}, found
+    assert found["flask"]["via"]["deb"] == 1
+    assert found["django"]["via"]["venv"] == 1
+    assert [v["version"] for v in found["django"]["versions"]] == ["4.2"]
+    assert spool_files(box) == []
+    # What was sent is what show says, frameworks-wise.
+    shown = json.loads(box.out("pyweb-popcon show"))
+    assert {f["name"] for f in shown["frameworks"]} == {"django", "flask"}
+
+
+def test_toggle(box):
+    """no -> yes -> no -> yes through dpkg-reconfigure: the timer follows
+    each time (deb-systemd-helper alone would leave it off)."""
+    for answer, want in (("false", ("disabled", "inactive")),
+                         ("true", ("enabled", "active")),
+                         ("false", ("disabled", "inactive")),
+                         ("true", ("enabled", "active"))):
+        reconfigure(box, answer)
+        assert timer_state(box) == want, answer
+        value = conf_value(box.out("cat /etc/pyweb-popcon.conf"),
+                           "PARTICIPATE")
+        assert value == ("yes" if answer == "true" else "no")
+        listed = box.out("systemctl list-timers --no-pager")
+        assert ("pyweb-popcon.timer" in listed) == (answer == "true")
+    # The administrator's lines survived all of it.
+    assert conf_value(box.out("cat /etc/pyweb-popcon.conf"), "SUBMIT_URL")
+    # An edit by hand is the current answer for the next reconfigure.
+    box.sh("sed -i 's/^PARTICIPATE=.*/PARTICIPATE=\"no\"/' "
+           "/etc/pyweb-popcon.conf; dpkg-reconfigure -fnoninteractive "
+           "pyweb-popcon")
+    assert timer_state(box) == ("disabled", "inactive")
+    reconfigure(box, "true")
+    assert timer_state(box) == ("enabled", "active")
+
+
+def test_expiry(box):
+    """expire drops a host received 21 days ago, keeps one from 19."""
+    ids = {}
+    for name, days in (("old", 21), ("recent", 19)):
+        root = f"/root/fake-{name}"
+        box.sh(f"mkdir -p {root}/etc {root}/var/lib/dpkg\n"
+               f": > {root}/var/lib/dpkg/status\n"
+               f"cp /etc/machine-id {root}/etc/\n"
+               f"grep -v '^PARTICIPATE=' /etc/pyweb-popcon.conf "
+               f"> {root}/etc/pyweb-popcon.conf\n"
+               f"echo 'PARTICIPATE=\"yes\"' >> {root}/etc/pyweb-popcon.conf\n"
+               f"mkdir -p $(dirname {root}/etc/pyweb-popcon-test-key.asc)\n"
+               f"cp /etc/pyweb-popcon-test-key.asc {root}/etc/\n"
+               f"pyweb-popcon collect --root {root} --virt container")
+        ids[name] = json.loads(box.out(
+            f"cat {root}/var/lib/pyweb-popcon/host-id"))["host_id"]
+        # Into the spool as the receiver would have put it, received
+        # `days` days ago.
+        box.sh(f"f={SPOOL}/incoming/system-test-{name}\n"
+               f"cp {root}/var/lib/pyweb-popcon/outbox/report.asc $f.tmp\n"
+               f"chown pyweb-popcon-receiver:pyweb-popcon-ingest $f.tmp\n"
+               f"chmod 640 $f.tmp\n"
+               f"touch -d '{days} days ago' $f.tmp\n"
+               f"mv $f.tmp $f")
+    box.sh("systemctl start pyweb-popcon-ingest.service", timeout=300)
+
+    def hosts():
+        return set(box.out(
+            "python3 -c 'import sqlite3, sys; print(\"\\n\".join(r[0] for r "
+            f"in sqlite3.connect(\"file:{DATABASE}?mode=ro\", uri=True)"
+            ".execute(\"SELECT host_id FROM hosts\")))'").split())
+
+    before = hosts()
+    assert {ids["old"], ids["recent"]} <= before, before
+    box.sh("systemctl start pyweb-popcon-expire.service", timeout=300)
+    after = hosts()
+    assert ids["old"] not in after
+    assert ids["recent"] in after
+    log("expire: " + box.out("journalctl --no-pager -o cat -u "
+                             "pyweb-popcon-expire.service | tail -n 3"))
+
+
+def test_units_in_the_booted_system(box):
+    """systemd-analyze security and verify inside the booted system."""
+    scores = {}
+    for unit in CLIENT_UNITS + SERVER_UNITS:
+        text = box.out(f"systemd-analyze security --no-pager {unit}")
+        scores[unit] = float(re.search(r"Overall exposure level for "
+                                       r"\S+: ([0-9.]+)", text).group(1))
+    log("exposure: " + ", ".join(f"{u} {s}" for u, s in scores.items()))
+    for unit, score in scores.items():
+        assert score <= EXPOSURE.get(unit, SERVER_EXPOSURE), (unit, score)
+    box.sh("cd /lib/systemd/system && systemd-analyze verify --man=no "
+           "pyweb-popcon*.service pyweb-popcon*.timer pyweb-popcon*.path")
+    # The sandboxes as the units' programs see them: copies of the units
+    # whose ExecStart= is a probe script instead.
+    box.sh("mkdir -p /usr/lib/pyweb-popcon-probe\n"
+           "cat > /usr/lib/pyweb-popcon-probe/upload <<'END'\n"
+           "set -e\n"
+           "test -d /var/lib/pyweb-popcon/outbox -o -d /var/lib/pyweb-popcon\n"
+           "test -r /etc/pyweb-popcon.conf\n"
+           "for p in /var/lib/dpkg/status /srv/app /etc/machine-id /home "
+           "/root /etc/passwd /var/log /var/spool/pyweb-popcon-server; do\n"
+           "  if (test -f $p && test -r $p) || ls -A $p 2>/dev/null "
+           "| grep -q .; then echo visible: $p; exit 1; fi\n"
+           "done\n"
+           "END\n"
+           "cat > /usr/lib/pyweb-popcon-probe/collect <<'END'\n"
+           "set -e\n"
+           "test -r /var/lib/dpkg/status\n"
+           "test -r /srv/app/venv/pyvenv.cfg\n"
+           "if touch /etc/probe /srv/probe /usr/probe 2>/dev/null; then "
+           "echo writable; exit 1; fi\n"
+           "if python3 -c 'import socket; socket.create_connection("
+           "(\"127.0.0.1\", 8080), 2)' 2>/dev/null; then echo network; exit 1;"
+           " fi\n"
+           "END\n"
+           "for u in upload:pyweb-popcon.service "
+           "collect:pyweb-popcon-collect.service; do\n"
+           "  name=${u%%:*}; unit=${u#*:}\n"
+           "  sed -e \"s|^ExecStart=.*|ExecStart=/bin/sh "
+           "/usr/lib/pyweb-popcon-probe/$name|\" "
+           "-e '/^Requires=/d' /lib/systemd/system/$unit "
+           "> /run/systemd/system/probe-$name.service\n"
+           "done\n"
+           "systemctl daemon-reload\n"
+           "rc=0; systemctl start probe-upload.service probe-collect.service"
+           " || { rc=1; journalctl --no-pager -o cat -u probe-upload.service"
+           " -u probe-collect.service | tail -n 20; }\n"
+           "rm -rf /usr/lib/pyweb-popcon-probe "
+           "/run/systemd/system/probe-*.service\n"
+           "systemctl daemon-reload\n"
+           "exit $rc")
+    # No unit of ours failed along the way.
+    failed = box.out("systemctl list-units --failed --no-legend --plain "
+                     "'pyweb-popcon*'")
+    assert failed.strip() == "", failed
+
+
+def test_purge_leaves_nothing(box):
+    """apt purge: no file, no debconf answer, no timer."""
+    # What this test itself put there goes first.
+    box.sh("rm -f /etc/pyweb-popcon-test-key.asc "
+           "/etc/pyweb-popcon-server.conf.d/system-test.conf")
+    owned = box.out("dpkg -L pyweb-popcon pyweb-popcon-server "
+                    "python3-pyweb-popcon").split()
+    box.sh("apt-get purge -y -q pyweb-popcon pyweb-popcon-server "
+           "python3-pyweb-popcon", timeout=300)
+    left = [p for p in owned if p.startswith(("/etc", "/lib/systemd",
+                                              "/usr/bin", "/usr/lib/python3",
+                                              "/usr/share/pyweb-popcon",
+                                              "/usr/share/man"))
+            and "pyweb" in p
+            and box.sh(f"test -e '{p}'", check=False).returncode == 0]
+    assert left == []
+    made = box.out("ls -d /etc/pyweb-popcon.conf /etc/pyweb-popcon.conf.d "
+                   "/var/lib/pyweb-popcon /var/lib/private/pyweb-popcon "
+                   "/var/lib/pyweb-popcon-server /var/spool/pyweb-popcon-server"
+                   " /etc/systemd/system/*/pyweb-popcon* "
+                   "/var/lib/systemd/timers/*pyweb-popcon* "
+                   "/var/lib/systemd/deb-systemd-helper-enabled/*pyweb* "
+                   "2>/dev/null", check=False)
+    assert made.strip() == ""
+    assert box.out("debconf-show pyweb-popcon", check=False).strip() == ""
+    assert "pyweb-popcon" not in box.out("systemctl list-timers --all "
+                                         "--no-pager")
+    assert box.out("find /etc /var /usr /lib -name '*pyweb-popcon*' "
+                   "! -path '/var/cache/apt/*' ! -path '/var/log/*' "
+                   "! -path '/var/lib/dpkg/*' 2>/dev/null",
+                   check=False).strip() == ""
+
+
+def test_autopkgtest(built):
+    """debian/tests (the installed client against the installed server on
+    loopback), run by autopkgtest's null runner in a booted system of its
+    own: the packages are installed by autopkgtest itself."""
+    c, tree = boot(*built)
+    try:
+        c.sh("apt-get install -y -q --no-install-recommends autopkgtest",
+             timeout=600)
+        done = c.sh("autopkgtest --output-dir /root/autopkgtest-out "
+                    "/srv/src/ /srv/debs/*.deb -- null", check=False,
+                    timeout=900)
+        summary = c.out("cat /root/autopkgtest-out/summary", check=False)
+        log("autopkgtest: " + summary.strip())
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        assert re.search(r"^loopback\s+PASS", summary, re.M), summary
+    finally:
+        discard(c, tree)
