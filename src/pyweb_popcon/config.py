@@ -42,7 +42,11 @@ def url(*schemes, empty=False):
         if empty and text == "":
             return ""
         parts = urlsplit(text)
-        if parts.scheme not in schemes or not parts.hostname:
+        try:
+            parts.port          # raises for a port out of range
+        except ValueError:
+            parts = None
+        if not parts or parts.scheme not in schemes or not parts.hostname:
             raise ValueError(f"expected a {' or '.join(schemes)} URL")
         return text
     return check

@@ -70,11 +70,15 @@ class AccessTimes:
         self.mounts.sort(key=lambda m: len(m[0]), reverse=True)
 
     def kept(self, path):
-        """False where the mount holding `path` never updates access times."""
+        """False where the mount holding `path` never updates access times.
+
+        Only noatime says so: a read-only view (a sandbox's ProtectSystem=)
+        says nothing of the processes that import the framework.
+        """
         real = os.path.realpath(path)
         for point, options in self.mounts:
             if real == point or real.startswith(point.rstrip("/") + "/"):
-                return not options & {"noatime", "ro"}
+                return "noatime" not in options
         return bool(self.mounts)
 
     def used(self, site, modules):
@@ -128,7 +132,8 @@ def dpkg_installed(root):
             continue
         fields = dict(re.findall(r"^(Status|Version|Architecture): *(.*?) *$",
                                  paragraph, re.M))
-        if fields.get("Status") == "install ok installed":
+        # "install ok installed", or "hold ok installed" for a held one.
+        if fields.get("Status", "").split()[1:] == ["ok", "installed"]:
             found[name.group(1)] = (fields.get("Version", ""),
                                     fields.get("Architecture", ""))
     return found

@@ -62,6 +62,9 @@ def test_dropins_override_in_name_order(machine):
     ('USE_TOR="always"', "USE_TOR: expected one of no, yes, maybe"),
     ('SUBMIT_URL="ftp://example.org/"', "SUBMIT_URL: expected a https or "
                                          "http URL"),
+    ('HTTP_PROXY="http://proxy:99999"', "HTTP_PROXY: expected a http or "
+                                        "https URL"),
+    ('SUBMIT_URL="https://x:port/"', "SUBMIT_URL: expected a https or http"),
     ('SCAN_PATHS="srv"', "SCAN_PATHS: expected an absolute path"),
     ('KEY_FINGERPRINTS="DEADBEEF"', "KEY_FINGERPRINTS: 'DEADBEEF' is not a "
                                     "40-digit"),

@@ -67,6 +67,13 @@ def test_whole_machine(machine):
     assert SECRET not in repr(entries)
 
 
+def test_held_package_is_installed(machine):
+    machine.deb("python3-django", "3:4.2.11-1", status="hold ok installed")
+    machine.deb("python3-flask", "2.2.2-3", status="install ok unpacked")
+    entries, _ = scan.scan(machine.root, config.load(machine.root))
+    assert summary(entries) == [("django", "4.2.11", "deb", 1)]
+
+
 def test_scan_venvs_no(machine):
     build_machine(machine)
     machine.config('SCAN_VENVS="no"\n', name="50-no-venvs.conf")
@@ -200,12 +207,14 @@ def test_mount_options_are_read(tmp_path):
     info.write_text(
         "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
         "42 27 0:39 / /srv/cache rw,noatime - tmpfs tmpfs rw\n"
-        "43 27 0:40 / /srv/My\\040Docs ro,relatime - tmpfs tmpfs ro\n")
+        "43 27 0:40 / /srv/My\\040Docs rw,noatime - tmpfs tmpfs rw\n"
+        "44 27 0:41 / /srv/sandboxed ro,relatime - ext4 /dev/vda rw\n")
     access = AccessTimes(mountinfo=str(info))
     assert access.kept("/srv/app")
     assert not access.kept("/srv/cache/app")
     assert access.kept("/srv/cachet")
     assert not access.kept("/srv/My Docs/x")
+    assert access.kept("/srv/sandboxed/app")     # read-only here only
 
 
 # -- versions ---------------------------------------------------------------------
