@@ -409,6 +409,22 @@ def test_participate_and_deliver(box):
     # What was sent is what show says, frameworks-wise.
     shown = json.loads(box.out("pyweb-popcon show"))
     assert {f["name"] for f in shown["frameworks"]} == {"django", "flask"}
+    # The "used" votes too: the collect unit's read-only view keeps them.
+    sent = json.loads(box.out("pyweb-popcon history 1"))
+    assert [(f["name"], f["used"]) for f in sent["frameworks"]] == \
+        [(f["name"], f["used"]) for f in shown["frameworks"]]
+    assert None not in {f["used"] for f in sent["frameworks"]}
+
+    # An administrator's commands run as root leave nothing that the units
+    # cannot read or replace afterwards.
+    box.sh("pyweb-popcon collect && pyweb-popcon-server aggregate")
+    box.sh("systemctl start pyweb-popcon.service "
+           "pyweb-popcon-aggregate.service", timeout=400)
+    for unit in CLIENT_UNITS + ("pyweb-popcon-aggregate.service",):
+        assert box.out(f"systemctl show -p Result --value {unit}").strip() \
+            == "success", unit
+    assert box.out(f"stat -c %U {OUTPUT}/stats.json").strip() == \
+        "pyweb-popcon-ingest"
 
 
 def test_toggle(box):

@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import pwd
 import sys
 
 from pyweb_popcon import __version__, config as config_syntax, log
@@ -137,6 +138,27 @@ def parser():
     return p
 
 
+# The user each command's unit runs as.  Run by root by hand, a command
+# becomes that user, so it leaves no root-owned database, spool or output
+# file behind that the units could no longer write.
+RUNS_AS = {"serve": config.RECEIVER_USER, "ingest": config.INGEST_USER,
+           "expire": config.INGEST_USER, "aggregate": config.INGEST_USER,
+           "stats": config.INGEST_USER}
+
+
+def _as_unit_user(command):
+    if os.geteuid() != 0 or command not in RUNS_AS:
+        return
+    try:
+        user = pwd.getpwnam(RUNS_AS[command])
+    except KeyError:        # not installed from the package: stay root
+        return
+    os.setgroups([])
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    logger.debug("running as %s, as the unit does", user.pw_name)
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     log.setup(args.verbose, config.IDENTIFIER)
@@ -146,10 +168,12 @@ def main(argv=None):
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)
         return EX_CONFIG
+    from pyweb_popcon.server.decrypt import DecryptError
     from pyweb_popcon.server.keygen import KeygenError
     from pyweb_popcon.server.store import StoreError
     try:
+        _as_unit_user(args.command)
         return COMMANDS[args.command](args, conf)
-    except (KeygenError, StoreError, OSError) as e:
+    except (DecryptError, KeygenError, StoreError, OSError) as e:
         print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
         return EX_UNAVAILABLE

@@ -14,6 +14,10 @@ import tempfile
 from pyweb_popcon import report
 
 
+class DecryptError(Exception):
+    """gpg did not work at all: no file may be judged by its silence."""
+
+
 class Outcome:
     """What decrypting one file gave: `plaintext`, or `reason` and `detail`."""
 
@@ -94,6 +98,12 @@ def decrypt_batch(gnupg_home, paths):
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, restore_signals=False, check=False)
         statuses = _statuses(proc.stdout)
+        if inputs and not statuses:
+            # gpg did not even start on the files (not installed, killed,
+            # a broken home): judging them would quarantine good reports.
+            raise DecryptError(f"gpg --decrypt-files processed none of "
+                               f"{len(inputs)} files (exit status "
+                               f"{proc.returncode})")
         return [_judge(statuses.get(link, []), link[:-len(".asc")])
                 for link in inputs]
     finally:
