@@ -14,10 +14,6 @@ from pyweb_popcon.root import Root
 # know they will: importing requests makes urllib3 open a socket (to see
 # whether IPv6 works), and a machine that does not participate opens none.
 
-EX_USAGE = 64           # sysexits.h: the command was used wrongly
-EX_IOERR = 74           # sysexits.h: a file could not be read or written
-EX_NOPERM = 77          # sysexits.h: not allowed (not root)
-EX_CONFIG = 78          # sysexits.h: configuration error
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +141,7 @@ def cmd_history(args, root, conf):
     if not 1 <= args.number <= len(sent):
         print(f"pyweb-popcon: history has {len(sent)} report(s); "
               f"there is no number {args.number}", file=sys.stderr)
-        return EX_USAGE
+        return os.EX_USAGE
     sys.stdout.buffer.write(state.history_copy(root, sent[args.number - 1]))
     return 0
 
@@ -157,7 +153,7 @@ def cmd_forget(args, root, conf):
     if config.do_not_track():
         print("pyweb-popcon: DO_NOT_TRACK is set, so nothing is sent; run "
               "forget without it in the environment", file=sys.stderr)
-        return EX_CONFIG
+        return os.EX_CONFIG
     try:
         host = hostid.read(root)
     except hostid.HostIDError as e:
@@ -236,15 +232,15 @@ def main(argv=None):
         conf = config.load(root)
     except config.ConfigError as e:
         print(f"pyweb-popcon: configuration error: {e}", file=sys.stderr)
-        return EX_CONFIG
+        return os.EX_CONFIG
     try:
         return COMMANDS[args.command](args, root, conf)
     except encrypt.KeyProblem as e:
         print(f"pyweb-popcon: server key problem: {e}", file=sys.stderr)
-        return EX_CONFIG
+        return os.EX_CONFIG
     except PermissionError as e:
         print(f"pyweb-popcon: {e}: run this as root", file=sys.stderr)
-        return EX_NOPERM
+        return os.EX_NOPERM
     except OSError as e:
         print(f"pyweb-popcon: {e.filename}: {e.strerror}", file=sys.stderr)
-        return EX_IOERR
+        return os.EX_IOERR

@@ -10,13 +10,12 @@ from pyweb_popcon.report import Report
 log = logging.getLogger(__name__)
 
 
-def build(root, config, host, virt=None, today=None):
+def build(root, config, host, virt=None):
     """The Report for the machine under `root`, for HostID `host` (or None)."""
     entries, architecture = scan.scan(root, config)
     return Report(
         host_id=host.host_id if host else None,
-        date=(today or datetime.datetime.now(datetime.timezone.utc).date())
-        .isoformat(),
+        date=datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         client=__version__,
         os=facts.operating_system(root, architecture),
         virt=facts.virtualisation(root, virt),

@@ -189,14 +189,13 @@ def load(root, schema=CLIENT_KEYS, main=CLIENT_CONFIG, dropins=CLIENT_DROPINS):
     settings = {k: (key.check(key.default), "default")
                 for k, key in schema.items()}
     files = [root.path(main)]
-    if dropins:
-        try:
-            files += sorted(e.path for e in os.scandir(root.path(dropins))
-                            if e.name.endswith(".conf") and e.is_file())
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise ConfigError(f"{root.path(dropins)}: {e.strerror}") from None
+    try:
+        files += sorted(e.path for e in os.scandir(root.path(dropins))
+                        if e.name.endswith(".conf") and e.is_file())
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise ConfigError(f"{root.path(dropins)}: {e.strerror}") from None
     read = []
     for path in files:
         try:

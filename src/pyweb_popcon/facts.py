@@ -6,7 +6,7 @@ import re
 import subprocess
 
 from pyweb_popcon.config import ConfigError, assignments
-from pyweb_popcon.report import OS
+from pyweb_popcon import report
 
 UNKNOWN = "unknown"
 
@@ -24,7 +24,8 @@ def _fields(root, *candidates):
 
 
 def _clean(value, pattern):
-    return value if value and re.fullmatch(pattern, value) else UNKNOWN
+    """`value` if a report may carry it, else "unknown"."""
+    return value if value and pattern.fullmatch(value) else UNKNOWN
 
 
 def operating_system(root, architecture):
@@ -40,9 +41,9 @@ def operating_system(root, architecture):
     release = _fields(root, "/etc/os-release", "/usr/lib/os-release")
     vendor = vendor or release.get("NAME", "").split(" ")[0]
     version = release.get("VERSION_ID") or release.get("VERSION_CODENAME")
-    return OS(_clean(vendor, r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}"),
-              _clean(version, r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,31}"),
-              _clean(architecture, r"[a-z0-9][a-z0-9-]{0,15}"))
+    return report.OS(_clean(vendor, report.VENDOR),
+                     _clean(version, report.RELEASE),
+                     _clean(architecture, report.ARCH))
 
 
 def virtualisation(root, given=None):

@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
@@ -29,9 +29,9 @@ VIAS = ("deb", "pip", "venv")
 VIRTS = ("none", "vm", "container")
 AGES = ("1", "2-4", "5-24", "25+")
 
-_VENDOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}")
-_RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,31}")
-_ARCH = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
+VENDOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,31}")
+RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,31}")
+ARCH = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -73,7 +73,7 @@ class Report:
     virt: str
     age: str
     pythons: tuple = ()
-    frameworks: tuple = field(default=())
+    frameworks: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -241,9 +241,9 @@ def _choice(value, choices, where):
 def _os(value):
     _require(isinstance(value, dict), "os", "must be an object")
     _keys(value, ("vendor", "release", "arch"), "os")
-    return OS(_match(_VENDOR, value["vendor"], "os.vendor", "a vendor name"),
-              _match(_RELEASE, value["release"], "os.release", "a release"),
-              _match(_ARCH, value["arch"], "os.arch", "a dpkg architecture"))
+    return OS(_match(VENDOR, value["vendor"], "os.vendor", "a vendor name"),
+              _match(RELEASE, value["release"], "os.release", "a release"),
+              _match(ARCH, value["arch"], "os.arch", "a dpkg architecture"))
 
 
 def _python_key(text):

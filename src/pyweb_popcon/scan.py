@@ -212,7 +212,7 @@ def _metadata_version(path):
 
 # -- virtual environments ----------------------------------------------------------
 
-def find_venvs(top, max_depth=MAX_DEPTH):
+def find_venvs(top):
     """Yield directories holding a pyvenv.cfg below `top`.
 
     Stays on top's filesystem, never follows symbolic links (so no loops),
@@ -236,7 +236,7 @@ def find_venvs(top, max_depth=MAX_DEPTH):
         if any(e.name == "pyvenv.cfg" for e in entries):
             yield directory
             continue
-        if depth >= max_depth:
+        if depth >= MAX_DEPTH:
             continue
         for e in entries:
             try:
@@ -274,9 +274,9 @@ def _combine(votes):
     return False if False in votes else None
 
 
-def scan(root, config, access=None):
+def scan(root, config):
     """(entries, dpkg architecture) for the machine under `root`."""
-    access = access or AccessTimes()
+    access = AccessTimes()
     tally = Tally()
     installed = dpkg_installed(root)
     debian_site = root.path(DEBIAN_SITE)

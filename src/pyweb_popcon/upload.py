@@ -12,6 +12,7 @@ import dataclasses
 import http.client
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -22,8 +23,6 @@ import requests
 
 from pyweb_popcon import __version__, hostid, log as journal, state
 
-EX_TEMPFAIL = 75        # sysexits.h: try again later
-EX_PROTOCOL = 76        # sysexits.h: the remote side refused
 
 SENT, TEMPORARY, REJECTED = "sent", "temporary", "rejected"
 HEADERS = {"Content-Type": "application/pgp-encrypted",
@@ -294,4 +293,4 @@ def _failure(root, outcome, consequence):
     log.log(logging.WARNING if temporary else logging.ERROR, "%s", result,
             extra=journal.fields(journal.DELIVERY_FAILED,
                                  HTTP_STATUS=outcome.status))
-    return EX_TEMPFAIL if temporary else EX_PROTOCOL
+    return os.EX_TEMPFAIL if temporary else os.EX_PROTOCOL

@@ -9,8 +9,6 @@ import sys
 from pyweb_popcon import __version__, config as config_syntax, log
 from pyweb_popcon.server import config
 
-EX_CONFIG = 78          # sysexits.h: configuration error
-EX_UNAVAILABLE = 69     # sysexits.h: a service (gpg, the database) failed
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +20,8 @@ def _store(conf):
 
 def cmd_config(args, conf):
     """Print the effective configuration, defaults included."""
-    for key in config.SERVER_KEYS:
-        print(f"{key}={config.quote(conf[key])}")
+    for key, about in config.SERVER_KEYS.items():
+        print(f"{key}={config.quote(conf[key])}  # {about.doc}")
     return 0
 
 
@@ -57,7 +55,7 @@ def cmd_ingest(args, conf):
         print(f"pyweb-popcon-server ingest: no secret key in "
               f"{config.gnupg_home(conf)}: run pyweb-popcon-server keygen; "
               "the spool is left as it is", file=sys.stderr)
-        return EX_CONFIG
+        return os.EX_CONFIG
     with _store(conf) as store:
         summary = ingest.run(store, conf["SPOOL_DIR"],
                              config.gnupg_home(conf), workers=args.workers)
@@ -167,7 +165,7 @@ def main(argv=None):
     except config_syntax.ConfigError as e:
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)
-        return EX_CONFIG
+        return os.EX_CONFIG
     from pyweb_popcon.server.decrypt import DecryptError
     from pyweb_popcon.server.keygen import KeygenError
     from pyweb_popcon.server.store import StoreError
@@ -176,4 +174,4 @@ def main(argv=None):
         return COMMANDS[args.command](args, conf)
     except (DecryptError, KeygenError, StoreError, OSError) as e:
         print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        return os.EX_UNAVAILABLE

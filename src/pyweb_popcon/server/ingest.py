@@ -64,9 +64,9 @@ def quarantine(spool_dir, name, reason, detail):
 class Progress:
     """A one-line bar on a terminal; silent anywhere else."""
 
-    def __init__(self, total, stream=sys.stderr):
+    def __init__(self, total):
         self.total, self.done = total, 0
-        self.stream = stream if stream.isatty() and total else None
+        self.stream = sys.stderr if sys.stderr.isatty() and total else None
 
     def advance(self, n):
         self.done += n

@@ -11,6 +11,7 @@ For gunicorn or any WSGI server:
 
 import base64
 import binascii
+import http
 import json
 import os
 import re
@@ -39,11 +40,6 @@ _ARMOR = re.compile(
 # Packet tags an encrypted message starts with: a public-key (1) or a
 # symmetric-key (3) encrypted session key.
 _SESSION_KEY_TAGS = (1, 3)
-
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request",
-            404: "Not Found", 405: "Method Not Allowed",
-            413: "Content Too Large", 415: "Unsupported Media Type",
-            503: "Service Unavailable"}
 
 
 def is_armored_message(body):
@@ -133,7 +129,7 @@ class Receiver:
 
 def _json(start_response, code, headers=(), **body):
     data = (json.dumps(body) + "\n").encode()
-    start_response(f"{code} {_REASONS[code]}",
+    start_response(f"{code} {http.HTTPStatus(code).phrase}",
                    [("Content-Type", "application/json"),
                     ("Content-Length", str(len(data)))] + list(headers))
     return [data]
