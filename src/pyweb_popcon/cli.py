@@ -81,7 +81,8 @@ def _sitting_out(conf):
 def cmd_collect(args, root, conf):
     """Build the report and put it, encrypted, in the outbox (no network)."""
     if not _sitting_out(conf):
-        collect.collect(root, conf, args.virt)
+        with state.locked(root):
+            collect.collect(root, conf, args.virt)
     return 0
 
 
@@ -90,7 +91,8 @@ def cmd_upload(args, root, conf):
     if _sitting_out(conf):
         return 0
     from pyweb_popcon import upload
-    return upload.send_pending(root, conf, force=args.force)
+    with state.locked(root):
+        return upload.send_pending(root, conf, force=args.force)
 
 
 def cmd_submit(args, root, conf):
@@ -100,10 +102,11 @@ def cmd_submit(args, root, conf):
     if args.dry_run:
         return _dry_run(args, root, conf)
     from pyweb_popcon import upload
-    if not args.force and upload.too_soon(root):
-        return 0
-    collect.collect(root, conf, args.virt)
-    return upload.send_pending(root, conf, force=True)
+    with state.locked(root):
+        if not args.force and upload.too_soon(root):
+            return 0
+        collect.collect(root, conf, args.virt)
+        return upload.send_pending(root, conf, force=True)
 
 
 def _dry_run(args, root, conf):
@@ -163,10 +166,11 @@ def cmd_forget(args, root, conf):
         return 0
     body = collect.seal(root, conf,
                         report.serialise(report.Forget(host.host_id)))
-    # A report still waiting would bring this host back after the forget.
-    state.discard(root)
     from pyweb_popcon import upload
-    return upload.send_forget(root, conf, body)
+    with state.locked(root):
+        # A report still waiting would bring this host back afterwards.
+        state.discard(root)
+        return upload.send_forget(root, conf, body)
 
 
 COMMANDS = {"show": cmd_show, "status": cmd_status, "collect": cmd_collect,

@@ -10,7 +10,9 @@
 Everything is written atomically and readable by its owner only.
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import logging
 import os
@@ -35,6 +37,22 @@ def now():
 
 def stamp(moment):
     return moment.isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def locked(root):
+    """One collect, upload, submit or forget at a time: the timer's run and
+    an administrator's must not interleave their outbox and state writes."""
+    directory = root.path(STATE_DIR)
+    files.make_dirs(directory)
+    # The directory itself is locked: any user who may use it can, and no
+    # lock file is left behind for another user to trip on.
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 # -- the outbox ---------------------------------------------------------------

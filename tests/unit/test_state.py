@@ -3,7 +3,9 @@
 import datetime
 import json
 import logging
+import multiprocessing
 import os
+import time
 
 from pyweb_popcon import state
 
@@ -82,3 +84,21 @@ def test_damaged_state_starts_afresh(machine, caplog, monkeypatch):
         machine.file(state.STATE, text)
         assert state.load(machine.root) == state.State()
     assert "is damaged" in caplog.text
+
+
+def test_lock_serialises_runs(machine):
+    def hold(ready):
+        with state.locked(machine.root):
+            ready.set()
+            time.sleep(0.5)
+
+    ready = multiprocessing.Event()
+    other = multiprocessing.Process(target=hold, args=(ready,))
+    other.start()
+    assert ready.wait(10)
+    start = time.monotonic()
+    with state.locked(machine.root):
+        waited = time.monotonic() - start
+    other.join()
+    assert waited > 0.3
+    assert os.listdir(machine.path("/var/lib/pyweb-popcon")) == []
