@@ -102,3 +102,18 @@ def test_history_keeps_one_snapshot_per_day(store):
     store.record_history("2026-11-28", {"hosts": 5, "frameworks": []})
     assert [(d, s["hosts"]) for d, s in store.history()] == [
         ("2026-11-27", 3), ("2026-11-28", 5)]
+
+
+def test_more_small_buckets_than_a_statement_takes_parameters(store):
+    """Clients choose the OS release: 70,000 hosts each with its own must
+    fold into one "other" (PostgreSQL takes at most 65,535 parameters)."""
+    n = 70_000
+    hosts = [str(uuid.UUID(int=i, version=4)) for i in range(n)]
+    with store.transaction():
+        store._many("INSERT INTO hosts (host_id, received, receipt, "
+                    "forgotten, os_vendor, os_release, virt, age) "
+                    "VALUES (?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
+                    [(h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
+    counts = store.counts(5)
+    assert counts["hosts"] == n
+    assert counts["os"] == {("other",): n}

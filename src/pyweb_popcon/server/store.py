@@ -275,11 +275,21 @@ class Store:
         small = [b for b, n in raw.items() if n < k]
         counts = {b: n for b, n in raw.items() if n >= k}
         if small:
-            row = "(" + ", ".join("?" * len(small[0])) + ")"
-            members = (f"({', '.join(group + (key,))}) IN "
-                       f"(VALUES {', '.join([row] * len(small))})")
-            other = self._count(table, group, f"{where} AND {members}",
-                                tuple(params) + sum(small, ()))
+            # Listed in a temporary table, not in the statement: clients
+            # choose these values, and there may be more of them than one
+            # statement takes parameters.
+            columns = [f"c{i}" for i in range(len(small[0]))]
+            self.query("CREATE TEMPORARY TABLE small_buckets ("
+                       + ", ".join(f"{c} TEXT" for c in columns) + ")")
+            try:
+                self._many("INSERT INTO small_buckets VALUES ("
+                           + ", ".join("?" * len(columns)) + ")", small)
+                members = (f"({', '.join(group + (key,))}) IN (SELECT "
+                           f"{', '.join(columns)} FROM small_buckets)")
+                other = self._count(table, group, f"{where} AND {members}",
+                                    params)
+            finally:
+                self.query("DROP TABLE small_buckets")
             counts.update({g + (OTHER,): n for g, n in other.items()})
         return counts, small
 
