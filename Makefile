@@ -64,4 +64,4 @@ piuparts: deb
 # The booted-systemd test (root and systemd-nspawn; skips with a reason
 # otherwise).  "make test" runs it too, building the packages itself.
 system-test: deps deb
-	PYWEB_POPCON_DEBS=$(DEB_OUT) $(PYTHON) -m pytest -p no:cacheprovider tests/system
+	PYWEB_POPCON_DEBS=$(DEB_OUT) $(PYTHON) -m pytest tests/system

@@ -5,8 +5,13 @@ import sys
 import tempfile
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 sys.path.insert(0, os.path.dirname(__file__))
+# Hypothesis keeps caches in .hypothesis/ of the working directory: not in
+# the checkout.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
+                                     "pyweb-popcon-hypothesis"))
 
 from fakemachine import FakeMachine  # noqa: E402
 from gpgkeys import make_keys, stop_agents  # noqa: E402

@@ -193,14 +193,14 @@ reports = st.builds(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, database=None)
 @given(reports)
 def test_round_trip(r):
     r = report.from_dict(report.to_dict(r))   # normalises the versions
     assert report.parse(report.serialise(r)) == r
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, database=None)
 @given(reports, st.text(min_size=1, max_size=30))
 def test_nothing_outside_the_catalogue_survives(r, name):
     doc = report.to_dict(r)
