@@ -4,6 +4,7 @@ import argparse
 import datetime
 import logging
 import os
+import subprocess
 import sys
 
 from pyweb_popcon import (__version__, collect, config, encrypt, hostid, log,
@@ -60,7 +61,30 @@ def cmd_status(args, root, conf):
     later = st.next_allowed()
     if later:
         print(f"Next report: not before {later:%Y-%m-%d %H:%M} UTC")
+    timer = _timer(root)
+    if timer:
+        print(f"Timer: {timer}")
     return 0
+
+
+def _timer(root):
+    """The weekly timer's state and next run as systemd sees them, or None
+    (another root, or no systemd running)."""
+    if not root.is_system or not os.path.isdir("/run/systemd/system"):
+        return None
+    try:
+        done = subprocess.run(
+            ["systemctl", "show", "-p", "UnitFileState",
+             "-p", "NextElapseUSecRealtime", "pyweb-popcon.timer"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    shown = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
+    state = shown.get("UnitFileState") or "not installed"
+    next_run = shown.get("NextElapseUSecRealtime")
+    return (f"pyweb-popcon.timer {state}"
+            + (f", next run {next_run}" if next_run else ""))
 
 
 def _when(stamp):

@@ -303,6 +303,9 @@ def test_default_install(box):
     assert timer_state(box) == ("disabled", "inactive")
     assert "pyweb-popcon.timer" not in box.out(
         "systemctl list-timers --no-pager")
+    status = box.out("pyweb-popcon status")
+    assert "Participating: no" in status
+    assert "Timer: pyweb-popcon.timer disabled" in status
 
     # The server is up (the maintainer's side of the same machine).
     box.sh("systemctl is-active pyweb-popcon-receiver.service || "
@@ -379,6 +382,8 @@ def test_participate_and_deliver(box):
     monday = (now + datetime.timedelta(days=7 - now.weekday())).replace(
         hour=0, minute=0, second=0)
     log(f"next run {when} (now {now}, in {when - now})")
+    assert f"Timer: pyweb-popcon.timer enabled, next run {nxt}" in \
+        box.out("pyweb-popcon status")
     assert now < when <= monday + datetime.timedelta(days=7), (now, when)
 
     # Started by hand rather than waiting for the week: the collect unit
