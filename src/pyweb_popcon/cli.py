@@ -55,12 +55,12 @@ def cmd_status(args, root, conf):
     if box:
         made = datetime.datetime.fromtimestamp(
             os.stat(box.ciphertext).st_mtime, datetime.timezone.utc)
-        print(f"Outbox: a report collected {made:%Y-%m-%d %H:%M} UTC")
+        print(f"Outbox: a report collected {state.shown(made)}")
     else:
         print("Outbox: empty")
     later = st.next_allowed()
     if later:
-        print(f"Next report: not before {later:%Y-%m-%d %H:%M} UTC")
+        print(f"Next report: not before {state.shown(later)}")
     timer = _timer(root)
     if timer:
         print(f"Timer: {timer}")
@@ -90,7 +90,7 @@ def _timer(root):
 def _when(stamp):
     if stamp is None:
         return "never"
-    return f"{datetime.datetime.fromisoformat(stamp):%Y-%m-%d %H:%M} UTC"
+    return state.shown(datetime.datetime.fromisoformat(stamp))
 
 
 def _sitting_out(conf):
@@ -147,7 +147,7 @@ def _dry_run(args, root, conf):
         print(f"host_id is null here: {why}")
     later = state.load(root).next_allowed()
     if later:
-        print(f"A real run would wait until {later:%Y-%m-%d %H:%M} UTC "
+        print(f"A real run would wait until {state.shown(later)} "
               "(the last report is under 6 days old) unless --force.")
     print("The report, before encryption:")
     sys.stdout.flush()

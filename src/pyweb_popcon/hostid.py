@@ -7,7 +7,6 @@ Made on first use by a command allowed to write state, kept mode 0600 in
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass

@@ -39,6 +39,11 @@ def stamp(moment):
     return moment.isoformat(timespec="seconds")
 
 
+def shown(moment):
+    """A moment as people read it in messages."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 @contextlib.contextmanager
 def locked(root):
     """One collect, upload, submit or forget at a time: the timer's run and

@@ -238,7 +238,7 @@ def too_soon(root):
     if later:
         log.info("not sending: the last report went less than %d days ago; "
                  "the next may go after %s (--force sends it now)",
-                 state.MIN_INTERVAL.days, f"{later:%Y-%m-%d %H:%M} UTC")
+                 state.MIN_INTERVAL.days, state.shown(later))
     return later is not None
 
 
