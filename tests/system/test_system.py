@@ -481,7 +481,13 @@ def test_expiry(box):
                f"chmod 640 $f.tmp\n"
                f"touch -d '{days} days ago' $f.tmp\n"
                f"mv $f.tmp $f")
-    box.sh("systemctl start pyweb-popcon-ingest.service", timeout=300)
+    # The path unit may already be ingesting the first file while the
+    # second arrives; that run leaves the second for the next one.
+    for _ in range(5):
+        box.sh("systemctl start pyweb-popcon-ingest.service", timeout=300)
+        if spool_files(box) == []:
+            break
+    assert spool_files(box) == []
 
     def hosts():
         return set(box.out(
