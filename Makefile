@@ -39,7 +39,7 @@ bench: deps
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
 
 show:
-	$(PYTHON) -m pyweb_popcon show
+	$(PYTHON) -m pyweb_popcon.client show
 
 # The whole loop on this machine: key, receiver, submit, ingest, aggregate.
 demo: deps

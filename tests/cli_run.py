@@ -20,7 +20,7 @@ import json, sys
 events = []
 sys.addaudithook(lambda name, args: name.startswith("socket.")
                  and events.append(name))
-from pyweb_popcon.cli import main
+from pyweb_popcon.client.cli import main
 try:
     code = main(sys.argv[2:])
 finally:

@@ -38,7 +38,7 @@ def server(conf, *args, **kw):
 
 
 def client(root, *args):
-    return subprocess.run([PYTHON, "-m", "pyweb_popcon", "--root", root,
+    return subprocess.run([PYTHON, "-m", "pyweb_popcon.client", "--root", root,
                            *args], env=ENV, check=True)
 
 

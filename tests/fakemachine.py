@@ -3,7 +3,7 @@
 import os
 import textwrap
 
-from pyweb_popcon.root import Root
+from pyweb_popcon.client.paths import Root
 
 PYTHON = "3.11"
 
@@ -99,3 +99,50 @@ class FakeMachine:
         for dist in dists:
             self.dist(site, *dist)
         return site
+
+
+# -- the machine the foundation issue describes, and what a scan finds ----
+
+SITE = "/usr/lib/python3/dist-packages"
+LOCAL = "/usr/local/lib/python3.11/dist-packages"
+SECRET = "acme_internal_billing"
+
+
+def build_machine(m):
+    """The machine the foundation issue describes."""
+    m.deb("python3-django", "3:4.2.11-1",
+          files=[f"{SITE}/django/__init__.py",
+                 f"{SITE}/Django-4.2.11.dist-info/METADATA"])
+    m.dist(SITE, "Django", "4.2.11")                  # owned: not pip
+    m.deb("python3-flask", "2.2.2-3", status="deinstall ok config-files")
+    m.deb("python3-acme-secret", "1.0-1", files=[f"{SITE}/acme/__init__.py"])
+    m.dist(SITE, "tornado", "6.4")                    # unowned: pip
+    m.dist(LOCAL, "fastapi", "0.110.0", module="fastapi")
+    m.dist(LOCAL, SECRET, "1.0")
+    m.venv("/srv/app1/venv", [("Flask", "3.0.3", "dist-info", "flask"),
+                              (SECRET, "2.0")])
+    m.venv("/srv/app2/.venv", [("flask", "3.0.3"),
+                               ("DjangoRestFramework", "3.14.0"),
+                               ("web.py", "0.62")])
+    m.venv("/opt/shop/venv", [("Django", "5.0.1"),
+                              ("starlette", "0.37.2+corp.1")])
+    m.venv("/var/www/legacy/env", [("Bottle", "0.12.19", "egg-info-file"),
+                                   ("CherryPy", "18.1.0", "egg-info-dir")])
+    m.venv("/srv/a/b/c/d/e/f/g/venv", [("flask", "9.9")])   # too deep
+    os.symlink("../..", m.path("/srv/app1/loop"))
+    os.symlink(m.path("/srv"), m.path("/opt/srv-link"))
+    m.config('SCAN_PATHS="/srv /opt /var/www /nonexistent"\n')
+
+
+EXPECTED = [
+    ("bottle", "0.12.19", "venv", 1),
+    ("cherrypy", "18.1.0", "venv", 1),
+    ("django", "4.2.11", "deb", 1),
+    ("django", "5.0.1", "venv", 1),
+    ("djangorestframework", "3.14.0", "venv", 1),
+    ("fastapi", "0.110.0", "pip", 1),
+    ("flask", "3.0.3", "venv", 2),
+    ("starlette", "0.37.2", "venv", 1),
+    ("tornado", "6.4", "pip", 1),
+    ("web-py", "0.62", "venv", 1),
+]

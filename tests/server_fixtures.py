@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 from pyweb_popcon import report
-from pyweb_popcon.server import config as server_config
+from pyweb_popcon.server import settings as server_settings
 from pyweb_popcon.server.store import Store
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -232,8 +232,8 @@ class Server:
                 MIN_HOSTS="{min_hosts}"
                 LISTEN="127.0.0.1:{self.port}"
                 """))
-        self.config = server_config.load(self.conf)
-        self.gnupg_home = server_config.gnupg_home(self.config)
+        self.config = server_settings.load(self.conf)
+        self.gnupg_home = server_settings.gnupg_home(self.config)
 
     def run(self, *args, **kw):
         return run_server(self.conf, *args, **kw)
@@ -283,13 +283,14 @@ def server(tmp_path, backend):
 
 
 @contextlib.contextmanager
-def running_receiver(srv, log_path):
-    """`serve` for `srv` under gunicorn until the block ends; the base URL."""
+def running_receiver(srv, log_path, python_flags=()):
+    """`serve` for `srv` under gunicorn until the block ends; the base URL.
+    `python_flags` go to the interpreter (-X importtime, say)."""
     srv.log = str(log_path)
     with open(srv.log, "wb") as log:
         proc = subprocess.Popen(
-            [PYTHON, "-m", "pyweb_popcon.server", "--config", srv.conf,
-             "serve", "--workers", "2"], env=ENV, stdin=subprocess.DEVNULL,
+            [PYTHON, *python_flags, "-m", "pyweb_popcon.server", "--config",
+             srv.conf, "serve", "--workers", "2"], env=ENV, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{srv.port}"

@@ -1,15 +1,11 @@
 """The framework catalogue: the closed list of names a report may contain."""
 
 import functools
-import re
+import os
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 
-
-def normalise(name):
-    """A distribution name as PEP 503 normalises it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+from packaging.utils import canonicalize_name
 
 
 @dataclass(frozen=True)
@@ -24,18 +20,23 @@ class Framework:
 @functools.cache
 def frameworks():
     """Every catalogue framework by canonical name."""
-    text = resources.files(__package__).joinpath("catalogue.toml").read_text()
+    # Beside this module (importlib.resources would bring pathlib, and so
+    # urllib, into the scanner's imports).
+    with open(os.path.join(os.path.dirname(__file__), "catalogue.toml"),
+              "rb") as f:
+        entries = tomllib.load(f)
     return {
         name: Framework(name, entry["title"], tuple(entry["pypi"]),
                         tuple(entry["debian"]), tuple(entry["modules"]))
-        for name, entry in tomllib.loads(text).items()
+        for name, entry in entries.items()
     }
 
 
 @functools.cache
 def by_distribution():
-    """Normalised PyPI distribution name -> Framework."""
-    return {normalise(d): fw for fw in frameworks().values() for d in fw.pypi}
+    """PyPI distribution name, as PEP 503 normalises it -> Framework."""
+    return {canonicalize_name(d): fw
+            for fw in frameworks().values() for d in fw.pypi}
 
 
 @functools.cache

@@ -126,7 +126,12 @@ def serialise(message):
 
 
 def parse(data):
-    """A Report or Forget from bytes, or ReportError naming what is wrong."""
+    """A Report or Forget from bytes, or ReportError naming what is wrong.
+
+    Checked by hand rather than with a JSON Schema library: none is in the
+    dependencies, and the checks here are stricter (normalised versions,
+    catalogue names, lower-case UUIDs) and name the field in plain words.
+    """
     if len(data) > MAX_BYTES:
         raise ReportError(f"document: {len(data)} bytes, over the "
                           f"{MAX_BYTES}-byte limit")

@@ -67,7 +67,7 @@ def main():
         print(f"building {VENVS} venvs x {DISTS} distributions and "
               f"{PACKAGES} dpkg packages ...", flush=True)
         m, sites = build(os.path.join(top, "root"))
-        show = [sys.executable, "-m", "pyweb_popcon", "show", "--root", m.top]
+        show = [sys.executable, "-m", "pyweb_popcon.client", "show", "--root", m.top]
         found = json.loads(subprocess.run(show, env=ENV, capture_output=True,
                                           check=True).stdout)["frameworks"]
         venv_envs = sum(f["envs"] for f in found if f["via"] == "venv")

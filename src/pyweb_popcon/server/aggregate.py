@@ -12,7 +12,8 @@ import json
 import logging
 import os
 
-from pyweb_popcon import catalogue, files, report
+from pyweb_popcon import catalogue, report
+from pyweb_popcon.common import files
 from pyweb_popcon.server.store import OTHER
 
 logger = logging.getLogger(__name__)

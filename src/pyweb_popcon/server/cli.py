@@ -1,4 +1,8 @@
-"""pyweb-popcon-server: the command a maintainer of the server runs."""
+"""pyweb-popcon-server: the command a maintainer of the server runs.
+
+Each command imports what it runs when it runs: `serve`, facing the
+internet, never loads GnuPG, the store or the charts.
+"""
 
 import argparse
 import logging
@@ -6,8 +10,10 @@ import os
 import pwd
 import sys
 
-from pyweb_popcon import __version__, config as config_syntax, log
-from pyweb_popcon.server import config
+from pyweb_popcon import __version__
+from pyweb_popcon.common import journal
+from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
+from pyweb_popcon.server import ServerError, settings
 
 
 logger = logging.getLogger(__name__)
@@ -20,21 +26,21 @@ def _store(conf):
 
 def cmd_config(args, conf):
     """Print the effective configuration, defaults included."""
-    for key, about in config.SERVER_KEYS.items():
-        print(f"{key}={config.quote(conf[key])}  # {about.doc}")
+    for key, about in settings.KEYS.items():
+        print(f"{key}={quote(conf[key])}  # {about.doc}")
     return 0
 
 
 def cmd_keygen(args, conf):
     """Make the server key pair if there is none; print its fingerprint."""
-    from pyweb_popcon import files
-    from pyweb_popcon.server import keygen
-    home = config.gnupg_home(conf)
-    fpr, made = keygen.ensure_key(home)
+    from pyweb_popcon.common import files
+    from pyweb_popcon.server import gpg
+    home = settings.gnupg_home(conf)
+    fpr, made = gpg.ensure_key(home)
     logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
     if args.export:
         files.write_atomic(os.path.abspath(args.export),
-                           keygen.export(home, fpr))
+                           gpg.export(home, fpr))
     print(fpr)
     return 0
 
@@ -48,17 +54,18 @@ def cmd_serve(args, conf):
 
 def cmd_ingest(args, conf):
     """Decrypt, check and store everything in the spool."""
-    from pyweb_popcon.server import ingest, keygen
+    from pyweb_popcon.server import gpg, ingest
+    home = settings.gnupg_home(conf)
     # Without the key every submission would look addressed to a stranger
     # and be quarantined: refuse instead, and leave the spool as it is.
-    if keygen.fingerprint(config.gnupg_home(conf)) is None:
-        print(f"pyweb-popcon-server ingest: no secret key in "
-              f"{config.gnupg_home(conf)}: run pyweb-popcon-server keygen; "
-              "the spool is left as it is", file=sys.stderr)
+    if gpg.fingerprint(home) is None:
+        print(f"pyweb-popcon-server ingest: no secret key in {home}: run "
+              "pyweb-popcon-server keygen; the spool is left as it is",
+              file=sys.stderr)
         return os.EX_CONFIG
     with _store(conf) as store:
-        summary = ingest.run(store, conf["SPOOL_DIR"],
-                             config.gnupg_home(conf), workers=args.workers)
+        summary = ingest.run(store, conf["SPOOL_DIR"], home,
+                             workers=args.workers)
     print(ingest.describe(summary))
     return 0
 
@@ -111,7 +118,7 @@ def parser():
                     "no count is smaller than MIN_HOSTS.")
     p.add_argument("--version", action="version",
                    version=f"%(prog)s {__version__}")
-    p.add_argument("--config", metavar="FILE", default=config.SERVER_CONFIG,
+    p.add_argument("--config", metavar="FILE", default=settings.CONFIG,
                    help="configuration file (default %(default)s; "
                         "FILE.d/*.conf are read after it)")
     p.add_argument("-v", "--verbose", action="store_true",
@@ -131,7 +138,7 @@ def parser():
         "--workers", type=int, metavar="N",
         help="gpg processes at a time (default: one per core)")
     subs["expire"].add_argument(
-        "--days", type=config_syntax.positive_int, metavar="N",
+        "--days", type=positive_int, metavar="N",
         help="age in days (default EXPIRE_DAYS)")
     return p
 
@@ -139,9 +146,9 @@ def parser():
 # The user each command's unit runs as.  Run by root by hand, a command
 # becomes that user, so it leaves no root-owned database, spool or output
 # file behind that the units could no longer write.
-RUNS_AS = {"serve": config.RECEIVER_USER, "ingest": config.INGEST_USER,
-           "expire": config.INGEST_USER, "aggregate": config.INGEST_USER,
-           "stats": config.INGEST_USER}
+RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
+           "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
+           "stats": settings.INGEST_USER}
 
 
 def _as_unit_user(command):
@@ -159,19 +166,16 @@ def _as_unit_user(command):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    log.setup(args.verbose, config.IDENTIFIER)
+    journal.setup(settings.IDENTIFIER, args.verbose)
     try:
-        conf = config.load(args.config)
-    except config_syntax.ConfigError as e:
+        conf = settings.load(args.config)
+    except ConfigError as e:
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)
         return os.EX_CONFIG
-    from pyweb_popcon.server.decrypt import DecryptError
-    from pyweb_popcon.server.keygen import KeygenError
-    from pyweb_popcon.server.store import StoreError
     try:
         _as_unit_user(args.command)
         return COMMANDS[args.command](args, conf)
-    except (DecryptError, KeygenError, StoreError, OSError) as e:
+    except (ServerError, OSError) as e:
         print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
         return os.EX_UNAVAILABLE

@@ -17,8 +17,9 @@ import logging
 import os
 import sys
 
-from pyweb_popcon import files, report
-from pyweb_popcon.server.decrypt import decrypt_batch, stop_agent
+from pyweb_popcon import report
+from pyweb_popcon.common import files
+from pyweb_popcon.server.gpg import decrypt_batch, stop_agent
 
 logger = logging.getLogger(__name__)
 

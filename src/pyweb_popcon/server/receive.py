@@ -17,7 +17,8 @@ import os
 import re
 import uuid
 
-from pyweb_popcon import files, report
+from pyweb_popcon import report
+from pyweb_popcon.common import files
 
 CONTENT_TYPE = "application/pgp-encrypted"
 MAX_BODY = report.MAX_BYTES
@@ -43,7 +44,11 @@ _SESSION_KEY_TAGS = (1, 3)
 
 
 def is_armored_message(body):
-    """True when `body` looks like an ASCII-armored encrypted message."""
+    """True when `body` looks like an ASCII-armored encrypted message.
+
+    Checked by hand because the receiver must never load GnuPG: the armor,
+    its base64, and the first packet's tag, nothing a key is needed for.
+    """
     m = _ARMOR.fullmatch(body)
     if not m:
         return False
@@ -137,6 +142,6 @@ def _json(start_response, code, headers=(), **body):
 
 def from_config(path=None):
     """The application for the configuration file at `path`."""
-    from pyweb_popcon.server import config
-    conf = config.load(path or config.SERVER_CONFIG)
+    from pyweb_popcon.server import settings
+    conf = settings.load(path or settings.CONFIG)
     return Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"])

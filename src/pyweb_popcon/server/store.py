@@ -18,6 +18,7 @@ import time
 from packaging.version import Version
 
 from pyweb_popcon import report
+from pyweb_popcon.server import ServerError
 
 # Each migration is a list of statements; schema_version says how many
 # have been applied.  Never edit one that has shipped: append another.
@@ -77,7 +78,7 @@ RETURNING host_id"""
 OTHER = "other"
 
 
-class StoreError(Exception):
+class StoreError(ServerError):
     """A database that cannot be opened or used."""
 
 

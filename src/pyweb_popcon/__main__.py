@@ -1,3 +1,0 @@
-from pyweb_popcon.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from pyweb_popcon.client.cli import main
+
+raise SystemExit(main())

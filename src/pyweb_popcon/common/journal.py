@@ -1,0 +1,44 @@
+"""Logging: to the journal under systemd, to stderr for a person."""
+
+import logging
+import os
+import sys
+
+
+def under_journal():
+    """True when stderr is the journal stream systemd gave this service."""
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(x) for x in stream.split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)
+
+
+def setup(identifier, verbose=False):
+    """Send this program's log records where its reader will look."""
+    handler = None
+    if under_journal():
+        try:
+            from systemd.journal import JournalHandler
+            handler = JournalHandler(SYSLOG_IDENTIFIER=identifier)
+        except ImportError:
+            pass
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{identifier}: %(message)s"))
+    top = logging.getLogger("pyweb_popcon")
+    top.handlers[:] = [handler]
+    top.setLevel(logging.DEBUG if verbose else logging.INFO)
+    top.propagate = False
+
+
+def fields(message_id, **values):
+    """The `extra` of a log call: journal MESSAGE_ID and upper-case FIELDS.
+
+    systemd's JournalHandler sends a record's attributes as journal fields;
+    the stderr handler ignores them.  Fields that are None are left out.
+    """
+    return {"MESSAGE_ID": message_id,
+            **{k: str(v) for k, v in values.items() if v is not None}}

@@ -1,0 +1,247 @@
+"""The architecture's rules, read from the source (DESIGN.md, data flow).
+
+Imports are read statically and followed transitively: in this project's
+modules every import counts, those inside functions included (a lazy
+import still runs when its function does); in the standard library and
+other packages, the imports a module runs when it is loaded (not those
+inside their functions, which this project never calls through).  A rule
+that breaks fails with the chain of imports that breaks it.
+"""
+
+import ast
+import importlib.util
+import os
+import sys
+
+import pytest
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "src")
+PACKAGE = "pyweb_popcon"
+
+NETWORK = ("requests", "http.client", "socket", "urllib",
+           "pyweb_popcon.client.upload")
+SECRETS = ("gnupg", "pyweb_popcon.server.gpg", "pyweb_popcon.server.store",
+           "sqlite3", "psycopg", "matplotlib", "pyweb_popcon.server.charts")
+# The receiver's process must not even name where the key is kept.
+KEY_NAMES = ("gnupg_home",)
+
+
+def _source(name):
+    """(path, is a package) of module `name`'s Python source, or None."""
+    if name == PACKAGE or name.startswith(PACKAGE + "."):
+        base = os.path.join(SRC, *name.split("."))
+        for path, package in ((os.path.join(base, "__init__.py"), True),
+                              (base + ".py", False)):
+            if os.path.exists(path):
+                return path, package
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not (spec.origin or "").endswith(".py"):
+        return None     # built in, an extension, or a namespace
+    return spec.origin, spec.submodule_search_locations is not None
+
+
+def _statements(tree, everywhere):
+    """The nodes whose imports count: all, or those run at load time."""
+    if everywhere:
+        yield from ast.walk(tree)
+        return
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                 ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _imported(node, module, is_package):
+    """Module names an Import or ImportFrom node loads."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:
+        parts = module.split(".")
+        keep = len(parts) - node.level + (1 if is_package else 0)
+        base = ".".join(parts[:keep] + ([node.module] if node.module else []))
+    else:
+        base = node.module
+    # "from a import b" loads a, and a.b when b is a module.
+    return [base] + [f"{base}.{alias.name}" for alias in node.names
+                     if _source(f"{base}.{alias.name}")]
+
+
+def _with_parents(name):
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+class Graph:
+    """Static imports of this project and, as loaded, of what it uses."""
+
+    def __init__(self):
+        self.trees = {}
+
+    def tree(self, name):
+        if name not in self.trees:
+            found = _source(name)
+            if found is None:
+                self.trees[name] = None
+            else:
+                with open(found[0], "rb") as f:
+                    self.trees[name] = (ast.parse(f.read()), found[1])
+        return self.trees[name]
+
+    def edges(self, name, nodes=None):
+        """Modules `name` imports (from `nodes`, or from all it runs)."""
+        found = self.tree(name)
+        if found is None:
+            return []
+        tree, is_package = found
+        if nodes is None:
+            nodes = _statements(tree, name.startswith(PACKAGE))
+        out = []
+        for node in nodes:
+            for target in _imported(node, name, is_package):
+                out += [t for t in _with_parents(target) if t not in out]
+        return out
+
+    def reach(self, roots):
+        """{module: the module that first imported it} from `roots`, where
+        a root is a module name or (module, its nodes to follow)."""
+        parent, queue = {}, []
+        for root in roots:
+            name, nodes = root if isinstance(root, tuple) else (root, None)
+            parent.setdefault(name, None)
+            for target in self.edges(name, nodes):
+                if target not in parent:
+                    parent[target] = name
+                    queue.append(target)
+        while queue:
+            name = queue.pop(0)
+            for target in self.edges(name):
+                if target not in parent:
+                    parent[target] = name
+                    queue.append(target)
+        return parent
+
+
+GRAPH = Graph()
+
+
+def chain(parent, name):
+    links = [name]
+    while parent[links[-1]] is not None:
+        links.append(parent[links[-1]])
+    return " -> ".join(reversed(links))
+
+
+def violations(roots, forbidden):
+    """The import chains from `roots` to any module under `forbidden`."""
+    parent = GRAPH.reach(roots)
+    return [chain(parent, name) for name in sorted(parent)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
+
+
+def project_modules(under):
+    top = os.path.join(SRC, *under.split("."))
+    found = []
+    for directory, _, names in os.walk(top):
+        package = os.path.relpath(directory, SRC).replace(os.sep, ".")
+        found += [package if n == "__init__.py" else f"{package}.{n[:-3]}"
+                  for n in names if n.endswith(".py")]
+    return sorted(found)
+
+
+def _functions(name):
+    tree, _ = GRAPH.tree(name)
+    return {node.name: node for node in tree.body
+            if isinstance(node, ast.FunctionDef)}
+
+
+def cli_path(name, commands):
+    """The server CLI as `commands` run it: its load-time statements, then
+    the functions main and the commands call, by name, transitively."""
+    tree, _ = GRAPH.tree(name)
+    functions = _functions(name)
+    loaded = [n for n in _statements(tree, False)
+              if not isinstance(n, ast.FunctionDef)]
+    wanted, seen = ["main", *commands], set()
+    while wanted:
+        function = functions[wanted.pop()]
+        if function.name in seen:
+            continue
+        seen.add(function.name)
+        for node in ast.walk(function):
+            loaded.append(node)
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in functions):
+                wanted.append(node.func.id)
+    return (name, loaded), seen
+
+
+def names_used(modules):
+    """(module, name) of every KEY_NAMES name used (not defined) in them."""
+    used = []
+    for module, nodes in modules:
+        for node in nodes:
+            if isinstance(node, ast.Name) and node.id in KEY_NAMES:
+                used.append((module, node.id))
+            elif isinstance(node, ast.Attribute) and node.attr in KEY_NAMES:
+                used.append((module, node.attr))
+    return used
+
+
+# -- the rules -------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["pyweb_popcon.report",
+                                    "pyweb_popcon.catalogue",
+                                    "pyweb_popcon.common"])
+def test_the_shared_parts_import_neither_side(module):
+    roots = [module] + project_modules(module) * (module.endswith("common"))
+    assert violations(roots, ("pyweb_popcon.client",
+                              "pyweb_popcon.server")) == []
+
+
+@pytest.mark.parametrize("side,other", [("client", "server"),
+                                        ("server", "client")])
+def test_one_side_imports_nothing_of_the_other(side, other):
+    assert violations(project_modules(f"pyweb_popcon.{side}"),
+                      (f"pyweb_popcon.{other}",)) == []
+
+
+def test_the_receiver_never_reaches_gnupg_the_store_or_the_key():
+    cli, followed = cli_path("pyweb_popcon.server.cli", ["cmd_serve"])
+    assert {"main", "cmd_serve"} <= followed
+    roots = [cli, "pyweb_popcon.server.receive", "pyweb_popcon.server.serve"]
+    assert violations(roots, SECRETS) == []
+    parent = GRAPH.reach(roots)
+    reached = [(m, list(_statements(GRAPH.tree(m)[0], True)))
+               for m in parent if m.startswith(PACKAGE)
+               and m != "pyweb_popcon.server.cli"]
+    assert names_used([cli] + reached) == []
+
+
+@pytest.mark.parametrize("module", ["scan", "facts", "hostid", "collect"])
+def test_what_reads_the_system_reaches_no_network(module):
+    assert violations([f"pyweb_popcon.client.{module}"], NETWORK) == []
+
+
+# -- the rules can fail ------------------------------------------------------------
+
+def test_a_broken_rule_names_its_chain():
+    """Each rule above would see a violation: the graph finds these."""
+    assert "pyweb_popcon.client.encrypt -> gnupg -> socket" in violations(
+        ["pyweb_popcon.client.encrypt"], ("socket",))
+    assert violations(["pyweb_popcon.client.cli"], ("pyweb_popcon.client."
+                                                    "upload",)) == [
+        "pyweb_popcon.client.cli -> pyweb_popcon.client.upload"]
+    assert any(c.endswith("pyweb_popcon.server.gpg") for c in violations(
+        ["pyweb_popcon.server.cli"], SECRETS))
+    ingest, _ = cli_path("pyweb_popcon.server.cli", ["cmd_ingest"])
+    assert names_used([ingest]) != []
