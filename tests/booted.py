@@ -134,7 +134,9 @@ class Container:
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
              "-b", "-D", tree, "--console=read-only",
-             "--machine=pyweb-popcon-test",
+             # Its own name: other containers may be running beside it.
+             "--machine=ppc-" + re.sub(r"[^a-z0-9]", "x", os.path.basename(
+                 tree).rsplit(".", 1)[-1].lower()),
              f"--bind-ro={debs}:/srv/debs",
              f"--bind-ro={os.path.dirname(wheel)}:/srv/wheels",
              f"--bind-ro={TOP}:/srv/src",
