@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from hostile import RAW_VALUES, document_with, paths
 from pyweb_popcon import report
 from pyweb_popcon.report import OS, Entry, NotJSON, Report, ReportError
 
@@ -123,47 +124,15 @@ def test_huge_documents(item, count):
     assert isinstance(outcome(text.encode()), ReportError)
 
 
-def _paths(value, path=()):
-    """Every path to a value in a decoded JSON document."""
-    children = (value.items() if isinstance(value, dict) else
-                enumerate(value) if isinstance(value, list) else ())
-    for key, child in children:
-        yield path + (key,)
-        yield from _paths(child, path + (key,))
-
-
-PATHS = list(_paths(VALID))
-# Raw JSON text: huge numbers and NaN cannot come out of json.dumps.
+PATHS = list(paths(VALID))
 HOSTILE = st.one_of(
-    st.sampled_from([
-        "null", "true", "false", "0", "-1", "1.5", "1e999", "-1e999", "NaN",
-        "Infinity", "-Infinity", "1" + "0" * 30, "-" + "9" * 5000,
-        "9" * 4400, "[]", "{}", '[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]',
-        '{"a": {"b": {"c": 1}}}', '["3.11", "3.11"]', '"\\ud800"',
-        '"\\udfff\\ud800"', '"\\u0000"', '"\\u001b[31mred\\u001b[0m"',
-        '"<script>alert(1)</script>"', '"\'; DROP TABLE hosts; --"',
-        '"../../etc/passwd"', '"\\u202e\\u2028"', json.dumps("x" * 70_000),
-        json.dumps("é" * 1000, ensure_ascii=False)]),
+    st.sampled_from(RAW_VALUES),
     st.integers().map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
     st.text().map(json.dumps),
     st.lists(st.text(max_size=5), max_size=5).map(json.dumps),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(
         json.dumps))
-
-
-def _document_with(path, raw):
-    """VALID as JSON text with the value at `path` replaced by the
-    JSON text `raw`, or removed when `raw` is None."""
-    doc = json.loads(json.dumps(VALID))
-    parent = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    if raw is None:
-        del parent[path[-1]]
-        return json.dumps(doc)
-    parent[path[-1]] = "\0PLACE\0"
-    return json.dumps(doc).replace('"\\u0000PLACE\\u0000"', raw)
 
 
 def _where(path):
@@ -177,7 +146,7 @@ def _where(path):
 @FUZZ
 @given(st.sampled_from(PATHS), st.one_of(st.none(), HOSTILE))
 def test_one_field_hostile_or_removed(path, raw):
-    result = outcome(_document_with(path, raw).encode("utf-8",
+    result = outcome(document_with(VALID, path, raw).encode("utf-8",
                                                       "surrogatepass"))
     if isinstance(result, (report.Report, report.Forget)):
         return          # a value that happens to be valid (null for "used")
