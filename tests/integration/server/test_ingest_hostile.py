@@ -4,10 +4,13 @@ odd name, not a file at all), one run stores it or quarantines it with a
 one-line reason, and the other submissions go through; a gpg that hangs
 or is killed leaves only its own batch, for the next run."""
 
+import atexit
 import functools
+import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import stat
 import subprocess
@@ -18,7 +21,7 @@ import uuid
 
 import pytest
 
-from gpgkeys import make_keys
+from gpgkeys import make_keys, stop_agents
 from hostile import RAW_VALUES, document_with, paths
 from pyweb_popcon import report
 from server_fixtures import (ENV, PYTHON, Server, backend,  # noqa: F401
@@ -37,8 +40,13 @@ def gpg(home, *args, data):
 
 @functools.cache
 def signer():
-    """A GNUPGHOME with a signing key (the server's own can only certify)."""
-    return make_keys(tempfile.mkdtemp(prefix="ppc-signer-"), "signer").home
+    """A GNUPGHOME with a signing key (the server's own can only certify),
+    its agent stopped and its directory removed at exit."""
+    top = tempfile.mkdtemp(prefix="ppc-signer-")
+    atexit.register(shutil.rmtree, top, ignore_errors=True)
+    keys = make_keys(top, "signer")
+    atexit.register(stop_agents, [keys])
+    return keys.home
 
 
 def damaged(ciphertext, offset):
@@ -55,6 +63,31 @@ def binary(plaintext, *args):
                data=plaintext)
 
 
+def _packet(tag, body):
+    """An OpenPGP packet, new format (RFC 4880, 4.2)."""
+    n = len(body)
+    if n < 192:
+        return bytes([0xC0 | tag, n]) + body
+    return bytes([0xC0 | tag, ((n - 192) >> 8) + 192, (n - 192) & 0xFF]) + body
+
+
+def symmetric(plaintext, passphrase):
+    """A message encrypted with `passphrase`, made by hand: gpg refuses to
+    make one with the empty passphrase.  AES-128 from a salted SHA-256 S2K,
+    integrity protected (RFC 4880, 5.3, 5.13)."""
+    salt = os.urandom(8)
+    key = hashlib.sha256(salt + passphrase).digest()[:16]
+    prefix = os.urandom(16)
+    body = prefix + prefix[14:] + _packet(11, b"b\0\0\0\0\0" + plaintext)
+    body += b"\xd3\x14"
+    body += hashlib.sha1(body).digest()
+    encrypted = subprocess.run(
+        ["openssl", "enc", "-aes-128-cfb", "-K", key.hex(), "-iv", "00" * 16,
+         "-nopad"], input=body, capture_output=True, check=True).stdout
+    return (_packet(3, bytes([4, 7, 1, 8]) + salt)
+            + _packet(18, b"\1" + encrypted))
+
+
 # Each kind of hostile OpenPGP: (reason, how to make it).
 OPENPGP = {
     "garbage": ("not-openpgp", lambda: b"\x00\xffnot OpenPGP\n" * 50),
@@ -68,10 +101,13 @@ OPENPGP = {
         signer(), "--armor", "--sign", data=GOOD)),
     "clearsigned": ("signed", lambda: gpg(
         signer(), "--clearsign", data=GOOD)),
-    # A costly key derivation (the largest count): never attempted.
+    # A costly key derivation (the largest count): never attempted.  (In
+    # the signer's home: its agent is stopped at exit.)
     "symmetric": ("symmetric", lambda: gpg(
-        encryptor().home, "--armor", "--passphrase", "secret",
+        signer(), "--armor", "--passphrase", "secret",
         "--s2k-count", "65011712", "--symmetric", data=GOOD)),
+    # The empty passphrase, which ingest's gpg is given: still refused.
+    "symmetric-empty": ("symmetric", lambda: symmetric(GOOD, b"")),
     "to-another-key": ("wrong-key", lambda: stranger().encrypt(GOOD)),
     "to-a-hidden-key": ("wrong-key", lambda: gpg(
         stranger().home, "--armor", "--hidden-recipient",
@@ -138,6 +174,18 @@ def test_hostile_openpgp(srv, kind):
     assert os.listdir(srv.incoming) == []
     with srv.store() as store:
         assert store.counts(1)["hosts"] == 2
+
+
+def test_symmetric_made_by_hand_is_a_real_message(tmp_path):
+    """What makes the "symmetric-empty" case mean something."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    try:
+        assert gpg(str(home), "--passphrase", "secret", "--decrypt",
+                   data=symmetric(GOOD, b"secret")) == GOOD
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill",
+                        "gpg-agent"], check=True)
 
 
 def test_crash_inputs_of_issue_9(srv):
