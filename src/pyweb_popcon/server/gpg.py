@@ -123,6 +123,9 @@ def _judge(status, plain_path):
         return Outcome(reason="not-encrypted",
                        detail="OpenPGP data that is not encrypted")
     if keywords <= {"NODATA"}:
+        if not os.access(plain_path + ".asc", os.R_OK):
+            return Outcome(reason="undecryptable",
+                           detail="ingest may not read it")
         return Outcome(reason="not-openpgp",
                        detail="no OpenPGP data in it")
     return Outcome(reason="undecryptable",

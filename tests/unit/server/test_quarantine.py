@@ -5,15 +5,20 @@ failure of the checks that stays the one submission's."""
 import collections
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pyweb_popcon import report
 from pyweb_popcon.server import ingest
 from pyweb_popcon.server.gpg import Outcome
 
-MAN = os.path.join(os.path.dirname(__file__), "..", "..", "..", "debian",
-                   "man", "pyweb-popcon-server.8")
+TOP = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+MAN = os.path.join(TOP, "debian", "man", "pyweb-popcon-server.8")
+SRC = os.path.abspath(os.path.join(TOP, "src"))
 
 
 @settings(max_examples=500, database=None)
@@ -54,3 +59,24 @@ def test_a_bug_in_the_checks_is_that_submissions_alone(monkeypatch):
     monkeypatch.setattr(report, "parse", broken)
     assert ingest.classify(Outcome(plaintext=b"{}")) == (
         None, ("invalid-report", "the checks failed on it (RuntimeError)"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to be nobody")
+def test_a_file_ingest_may_not_read_is_not_called_garbage():
+    """gpg says nothing of a file it cannot open, as of an empty one."""
+    top = tempfile.mkdtemp()
+    try:
+        os.chmod(top, 0o755)
+        with open(os.path.join(top, "0.asc"), "wb") as f:
+            f.write(b"root's alone")
+        os.chmod(os.path.join(top, "0.asc"), 0o600)
+        code = ("import sys; from pyweb_popcon.server.gpg import _judge; "
+                "o = _judge([], sys.argv[1]); print(o.reason + ': ' + "
+                "o.detail)")
+        judged = subprocess.run(
+            ["/usr/bin/python3", "-c", code, os.path.join(top, "0")],
+            user="nobody", env={"PYTHONPATH": SRC}, capture_output=True,
+            text=True, check=True).stdout
+        assert judged == "undecryptable: ingest may not read it\n"
+    finally:
+        shutil.rmtree(top)
