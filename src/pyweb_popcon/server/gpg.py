@@ -49,11 +49,13 @@ def _run(argv, timeout):
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as e:
+    except BaseException as e:      # the time limit, or ^C: nothing stays
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+        if not isinstance(e, subprocess.TimeoutExpired):
+            raise
         return None, e.stdout or b"", e.stderr or b""
     return proc.returncode, out, err
 
