@@ -65,9 +65,11 @@ def cmd_ingest(args, conf):
         return os.EX_CONFIG
     with _store(conf) as store:
         summary = ingest.run(store, conf["SPOOL_DIR"], home,
-                             workers=args.workers)
+                             conf["GPG_TIMEOUT"], workers=args.workers)
     print(ingest.describe(summary))
-    return 0
+    # Not all placed (a gpg hung or was killed): the journal says why, and
+    # the unit fails, to run again on the files left.
+    return os.EX_TEMPFAIL if summary["left"] else 0
 
 
 def cmd_expire(args, conf):

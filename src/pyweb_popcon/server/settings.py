@@ -44,6 +44,9 @@ KEYS = {
                      "smaller counts are folded into \"other\""),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
+    "GPG_TIMEOUT": Key("300", positive_int,
+                       "seconds one gpg decrypting a batch may run before "
+                       "ingest kills it"),
 }
 
 
