@@ -55,6 +55,10 @@ KEYS = {
     "SCAN_VENVS": Key("yes", yes_no, "look for virtual environments"),
     "SCAN_PATHS": Key("/srv /opt /var/www", absolute_paths,
                       "where to look for virtual environments"),
+    "SCAN_EXCLUDE": Key("", absolute_paths,
+                        "directories the scan never enters"),
+    "REPORT_USED": Key("yes", yes_no,
+                       "no sends \"used\": null (no access-time vote)"),
 }
 
 
