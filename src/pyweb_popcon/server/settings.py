@@ -21,6 +21,18 @@ def database_url(text):
     raise ValueError("expected sqlite:///ABSOLUTE/PATH or postgresql://...")
 
 
+def epsilon(text):
+    """'' (no noise) or a positive decimal number."""
+    if text == "":
+        return text
+    whole, dot, fraction = text.partition(".")
+    if (not whole.isdigit() or (dot and not fraction.isdigit())
+            or not float(text) > 0):
+        raise ValueError("expected a positive decimal number such as 1 or "
+                         "0.5, or nothing for no noise")
+    return text
+
+
 def host_port(text):
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -42,6 +54,9 @@ KEYS = {
                        "forget hosts not heard from for this many days"),
     "MIN_HOSTS": Key("5", positive_int,
                      "smaller counts are folded into \"other\""),
+    "NOISE_EPSILON": Key("", epsilon,
+                         "differential privacy: noise on every published "
+                         "count; empty for none"),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
     "GPG_TIMEOUT": Key("300", positive_int,
