@@ -52,7 +52,8 @@ def box(built):
                 # What apt would install, by name (--download-only
                 # refuses local .deb files).
                 helper.sh("apt-get install -s -y --no-install-recommends "
-                          f"{PACKAGES} | sed -n 's/^Inst \\([^ ]*\\) .*/\\1/p' "
+                          f"{PACKAGES} "
+                          "| sed -n 's/^Inst \\([^ ]*\\) .*/\\1/p' "
                           "| grep -v pyweb-popcon | xargs apt-get install "
                           "--download-only -y -q --no-install-recommends",
                           timeout=900)
@@ -76,7 +77,7 @@ def incoming(box):
     return set(box.out(f"ls {SPOOL}/incoming").split())
 
 
-# -- the story -----------------------------------------------------------------
+# -- the story ----------------------------------------------------------------
 
 def test_enable_the_site_as_documented(box):
     """The site is in place as a conffile; nginx refuses it beside its
@@ -102,7 +103,8 @@ def test_enable_the_site_as_documented(box):
                  "c.request('GET', '/stats.json')\n"
                  "r = c.getresponse()\n"
                  "assert r.status == 301, r.status\n"
-                 f"assert r.headers['Location'] == 'https://{NAME}/stats.json'")
+                 "assert r.headers['Location'] == "
+                 f"'https://{NAME}/stats.json'")
     # Every connection from now on comes from 127.0.0.2.
     for route in ("127.0.0.0/8", "127.0.0.1"):
         box.sh(f"ip route replace table local local {route} dev lo "
