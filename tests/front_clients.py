@@ -10,8 +10,8 @@ booted-system test's container, printing JSON:
                         forwarding headers; what each got back
   stall BODY            500 connections that stall or trickle, held for
                         --hold seconds; meanwhile timed submissions
-  starve HOST:PORT      100 stalled requests straight to a receiver, then
-                        GET /health there: answered or not
+  starve HOST:PORT      stalled requests straight to a receiver until GET
+                        /health there is not answered: how many it took
   flood BODY            --clients keep-alive clients posting for --seconds
 """
 
@@ -239,25 +239,30 @@ def stall(front, body, count=500, hold=12.0, submissions=5):
             "submissions": done}
 
 
-def starve(host, port, count=100, wait=3.0):
-    """`count` requests that promise a body and never send it, straight to
-    host:port; then whether GET /health is answered within `wait` s."""
+def starve(host, port, most=500, step=20, wait=2.0):
+    """Requests that promise a body and never send it, straight to
+    host:port, `step` more at a time until GET /health there goes
+    unanswered for `wait` s, or `most` are held: how many it took (None if
+    `most` did not)."""
     held = []
-    for _ in range(count):
-        s = socket.create_connection((host, port), 5)
-        s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                  + TYPE.encode() + b"\r\nContent-Length: 2000\r\n\r\n")
-        held.append(s)
     try:
-        time.sleep(0.5)
-        conn = http.client.HTTPConnection(host, port, timeout=wait)
-        start = time.monotonic()
-        try:
-            conn.request("GET", "/health")
-            status = conn.getresponse().status
-        except (socket.timeout, OSError):
-            status = None
-        return {"status": status, "seconds": time.monotonic() - start}
+        while len(held) < most:
+            for _ in range(step):
+                s = socket.create_connection((host, port), 5)
+                s.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: " + TYPE.encode() +
+                          b"\r\nContent-Length: 2000\r\n\r\n")
+                held.append(s)
+            time.sleep(0.2)
+            conn = http.client.HTTPConnection(host, port, timeout=wait)
+            try:
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+            except OSError:
+                return {"stalled": len(held)}
+            finally:
+                conn.close()
+        return {"stalled": None}
     finally:
         for s in held:
             s.close()

@@ -184,11 +184,13 @@ def test_client_submits_over_https(box):
 
 
 def test_gunicorn_alone_is_held_up(box):
-    """The control: a hundred half-sent requests straight to gunicorn
-    and it answers nothing more (nginx is what protects it)."""
+    """The control: half-sent requests straight to gunicorn, 20 more at a
+    time, and it soon answers nothing more, well before 500 (nginx is what
+    protects it)."""
     said = clients(box, "starve 127.0.0.1:8080")
-    log(f"gunicorn alone, 100 stalled requests: {said}")
-    assert said["status"] is None
+    log(f"gunicorn alone stops answering at {said['stalled']} stalled "
+        "requests")
+    assert said["stalled"] is not None
 
 
 def test_slow_clients_do_not_hold_up_submissions(box):
