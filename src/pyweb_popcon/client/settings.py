@@ -40,6 +40,23 @@ def fingerprints(text):
     return prints
 
 
+# What the upload unit (systemd/pyweb-popcon.service) lets it read of the
+# system besides its own configuration: a CA file anywhere else would not
+# be there when the report is sent.
+CA_PLACES = ("/etc/ssl/", "/etc/pyweb-popcon.conf.d/", "/usr/share/")
+
+
+def ca_file(text):
+    """'' (the system's certificate authorities) or a file in CA_PLACES."""
+    if text == "":
+        return ""
+    if not os.path.normpath(absolute_path(text)).startswith(CA_PLACES):
+        raise ValueError(f"expected a file under {', '.join(CA_PLACES[:-1])}"
+                         f" or {CA_PLACES[-1]} "
+                         "(the upload unit sees nothing else of the system)")
+    return text
+
+
 KEYS = {
     "PARTICIPATE": Key("no", yes_no,
                        "yes to send a weekly report, no not to (debconf)"),
@@ -55,6 +72,9 @@ KEYS = {
                             "fingerprints reports are encrypted to"),
     "HTTP_PROXY": Key("", url("http", "https", empty=True),
                       "proxy for submissions (else the environment's)"),
+    "CA_FILE": Key("", ca_file,
+                   "certificate authorities (PEM) trusted for an https "
+                   "SUBMIT_URL instead of the system's"),
     "USE_TOR": Key("no", one_of("no", "yes", "maybe"),
                    "send through Tor at 127.0.0.1:9050"),
     "SCAN_VENVS": Key("yes", yes_no, "look for virtual environments"),
