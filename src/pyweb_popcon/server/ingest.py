@@ -15,11 +15,11 @@ import concurrent.futures
 import fcntl
 import logging
 import os
-import sys
 
 from pyweb_popcon import report
 from pyweb_popcon.common import files
 from pyweb_popcon.server.gpg import decrypt_batch, stop_agent
+from pyweb_popcon.server.progress import bar
 
 logger = logging.getLogger(__name__)
 
@@ -62,25 +62,6 @@ def quarantine(spool_dir, name, reason, detail):
                os.path.join(directory, name))
 
 
-class Progress:
-    """A one-line bar on a terminal; silent anywhere else."""
-
-    def __init__(self, total):
-        self.total, self.done = total, 0
-        self.stream = sys.stderr if sys.stderr.isatty() and total else None
-
-    def advance(self, n):
-        self.done += n
-        if self.stream:
-            width = 40
-            filled = width * self.done // self.total
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
-                              f"{self.done}/{self.total}")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-
-
 def lock(spool_dir):
     """Hold the spool's ingest lock (until the process ends)."""
     fd = os.open(os.path.join(spool_dir, "ingest.lock"),
@@ -104,15 +85,15 @@ def run(store, spool_dir, gnupg_home, workers=None):
         size = max(1, min(BATCH, -(-len(found) // workers)))
         batches = [found[i:i + size] for i in range(0, len(found), size)]
         summary = collections.Counter()
-        progress = Progress(len(found))
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        with bar(len(found), "report", "ingest") as progress, \
+                concurrent.futures.ThreadPoolExecutor(workers) as pool:
             decrypted = pool.map(
                 lambda batch: decrypt_batch(
                     gnupg_home, [os.path.join(incoming, n) for n, _ in batch]),
                 batches)
             for batch, outcomes in zip(batches, decrypted):
                 _store(store, spool_dir, batch, outcomes, summary)
-                progress.advance(len(batch))
+                progress.update(len(batch))
     finally:
         stop_agent(gnupg_home)
         os.close(fd)
