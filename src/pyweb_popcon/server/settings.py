@@ -44,6 +44,8 @@ KEYS = {
                      "smaller counts are folded into \"other\""),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
+    "PAGE_NOTE": Key("", str, "a sentence shown at the top of the "
+                     "published page (empty for none)"),
 }
 
 
