@@ -15,8 +15,7 @@ import pytest
 
 import browser
 from fleet import Fleet
-from pyweb_popcon import report
-from pyweb_popcon.server import aggregate, expire, history
+from pyweb_popcon.server import history
 from server_fixtures import Server, running_receiver
 
 pytestmark = pytest.mark.skipif(not browser.available(),
@@ -46,19 +45,10 @@ def fill(srv):
     """DAYS days of a simulated fleet, a snapshot per day, as aggregate
     would have made them; today's page by the real command."""
     today = datetime.datetime.now(datetime.timezone.utc).date()
-    first = today - datetime.timedelta(days=DAYS - 1)
-    fleet = Fleet(500, DAYS, seed=3)
     with srv.store() as store:
-        for day in range(DAYS):
-            date, reports = fleet.day(day, first)
-            noon = int(datetime.datetime.combine(
-                date, datetime.time(12), datetime.timezone.utc
-            ).timestamp()) * 10**9
-            store.put([(noon, f"r{day}-{i}", report.parse(r))
-                       for i, r in enumerate(reports)])
-            expire.run(store, srv.spool, 20, now_ns=noon)
-            if day < DAYS - 1:
-                aggregate.run(store, srv.output, 5, date, publish=False)
+        Fleet(500, DAYS, seed=3).replay(
+            store, srv.spool, srv.output,
+            today - datetime.timedelta(days=DAYS - 1))
     srv.run("aggregate")
 
 

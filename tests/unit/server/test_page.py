@@ -9,7 +9,7 @@ import pytest
 
 from fleet import Fleet
 from pyweb_popcon import report
-from pyweb_popcon.server import aggregate, charts, expire, history, page
+from pyweb_popcon.server import aggregate, charts, history, page
 from pyweb_popcon.server.store import Store
 from server_fixtures import make_report
 
@@ -33,20 +33,10 @@ def replayed(tmp_path_factory):
 
 
 def replay(store, out, hosts, days, seed=5):
-    """A simulated fleet over `days` days, aggregated each day; the
-    stats of the last."""
-    fleet = Fleet(hosts, days, seed)
-    for day in range(days):
-        date, reports = fleet.day(day, FIRST)
-        noon = int(datetime.datetime.combine(
-            date, datetime.time(12), datetime.timezone.utc
-        ).timestamp()) * 10**9
-        store.put([(noon, f"r{day}-{i}", report.parse(r))
-                   for i, r in enumerate(reports)])
-        expire.run(store, str(out), 20, now_ns=noon)
-        stats = aggregate.run(store, str(out), K, date,
-                              publish=day == days - 1)
-    return stats
+    """A simulated fleet over `days` days, aggregated each day and
+    published on the last; the stats of the last."""
+    return Fleet(hosts, days, seed).replay(store, str(out), str(out), FIRST,
+                                           K, publish=True)
 
 
 def numbers(stats):
