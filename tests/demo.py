@@ -224,6 +224,9 @@ def main():
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
+    # gpg may have started an agent for the fleet's encryption home.
+    subprocess.run(["gpgconf", "--homedir", enc.home, "--kill", "all"],
+                   check=False)
     with open(f"{top}/www/history.json") as f:
         history = json.load(f)["days"]
     page = f"{top}/www/index.html"

@@ -161,6 +161,9 @@ def keys(home):
                        "--list-secret-keys")
     except GPGError:
         return []
+    finally:
+        # Listing secret keys starts gpg-agent; no daemon outlives a run.
+        stop_agent(home)
     found, current, subkeys = [], None, []
     for line in listing.decode().splitlines() + ["sec:"]:
         fields = line.split(":")

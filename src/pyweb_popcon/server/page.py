@@ -57,9 +57,9 @@ class Section(NamedTuple):
     parts: tuple = ()         # Sections shown side by side within it
 
 
-def plural(n, word, words=None):
+def plural(n, word):
     """'1 host', '2 hosts', '1,250 hosts'."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def shown(value):
