@@ -5,7 +5,9 @@ internet, never loads GnuPG, the store or the charts.
 """
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import logging
 import os
 import pwd
@@ -36,6 +38,23 @@ def day(text):
             from None
 
 
+@contextlib.contextmanager
+def _no_ingest(conf):
+    """Hold the spool's ingest lock, if ingest ever ran: what stops the
+    key's agent must not do so under a running ingest."""
+    try:
+        fd = os.open(os.path.join(conf["SPOOL_DIR"], "ingest.lock"),
+                     os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _store(conf):
     from pyweb_popcon.server.store import Store
     return Store(conf["DATABASE_URL"])
@@ -55,12 +74,14 @@ def cmd_keygen(args, conf):
     from pyweb_popcon.server import gpg
     home = settings.gnupg_home(conf)
     if args.rotate:
-        fpr = gpg.rotate(home, args.switch_in * DAY)
+        with _no_ingest(conf):
+            fpr = gpg.rotate(home, args.switch_in * DAY)
         logger.info("made key %s in %s; older keys expire in %d days, and "
                     "are retired %d days after that", fpr, home,
                     args.switch_in, conf["EXPIRE_DAYS"])
     else:
-        fpr, made = gpg.ensure_key(home)
+        with _no_ingest(conf):
+            fpr, made = gpg.ensure_key(home)
         logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
     valid = [k.fingerprint for k in gpg.current(home)]
     if args.export:
@@ -115,8 +136,11 @@ def cmd_expire(args, conf):
             _store(conf) as store:
         hosts, removed = expire.run(store, conf["SPOOL_DIR"], days,
                                     now_ns=now)
-        retired = gpg.retire(settings.gnupg_home(conf),
-                             now // 10**9 - days * DAY)
+        home = settings.gnupg_home(conf)
+        retired = gpg.retired(home, now // 10**9 - days * DAY)
+        if retired:
+            with _no_ingest(conf):
+                gpg.retire(home, retired)
         for fpr in retired:
             logger.info("retired key %s: it expired over %d days ago",
                         fpr, days)

@@ -145,29 +145,32 @@ def _gpg(home, *args, stdout=subprocess.PIPE):
 
 
 class Key(NamedTuple):
-    """A secret key in the server's home, as gpg lists it."""
+    """A key in the server's home, as gpg lists it."""
     fingerprint: str
     created: int               # seconds since the epoch
     expires: int | None        # the primary key's expiry, None for never
     encrypts: bool             # has an encryption subkey valid now
 
 
-def keys(home):
-    """[Key] of every secret key in `home`, oldest first; [] if none."""
+def keys(home, secret=False):
+    """[Key] of every key in `home` (every secret key, when `secret`),
+    oldest first; [] if none.
+
+    Only listing secret keys starts gpg-agent; stopping it would break a
+    run that uses it at the same time, so `status` and `keygen` list the
+    public keys (the home holds no others).
+    """
     if not os.path.isdir(home):
         return []
     try:
         listing = _gpg(home, "--with-colons", "--fixed-list-mode",
-                       "--list-secret-keys")
+                       "--list-secret-keys" if secret else "--list-keys")
     except GPGError:
         return []
-    finally:
-        # Listing secret keys starts gpg-agent; no daemon outlives a run.
-        stop_agent(home)
     found, current, subkeys = [], None, []
-    for line in listing.decode().splitlines() + ["sec:"]:
+    for line in listing.decode().splitlines() + ["pub:"]:
         fields = line.split(":")
-        if fields[0] == "sec":
+        if fields[0] in ("pub", "sec"):
             if current:
                 found.append(current._replace(encrypts=any(subkeys)))
             current, subkeys = None, []
@@ -176,7 +179,7 @@ def keys(home):
                               int(fields[6]) if fields[6] else None, False)
         elif fields[0] == "fpr" and current and not current.fingerprint:
             current = current._replace(fingerprint=fields[9])
-        elif fields[0] == "ssb":
+        elif fields[0] in ("sub", "ssb"):
             subkeys.append("e" in fields[11] and fields[1] not in "erd"
                            and current is not None)
     return sorted(found, key=lambda k: k.created)
@@ -184,7 +187,7 @@ def keys(home):
 
 def fingerprint(home):
     """The fingerprint of the newest secret key in `home`, or None."""
-    found = keys(home)
+    found = keys(home, secret=True)
     return found[-1].fingerprint if found else None
 
 
@@ -219,7 +222,8 @@ def ensure_key(home):
 
 def rotate(home, switch_in):
     """Make a new key; every older one expires `switch_in` seconds from
-    now (unless it expires sooner).  The new key's fingerprint.
+    now (unless it expires sooner).  The new key's fingerprint.  It stops
+    the agent: no ingest may run meanwhile (the caller holds its lock).
 
     Until the switch clients encrypt to the old key and the new one; after
     it, to the new one only (an expired key is skipped).  The old secret
@@ -243,23 +247,26 @@ def rotate(home, switch_in):
     return fpr
 
 
-def retire(home, before):
-    """Delete the secret keys that expired before `before` (seconds since
-    the epoch), keeping the newest key whatever; their fingerprints.
+def retired(home, before):
+    """The keys that expired before `before` (seconds since the epoch),
+    the newest key aside, which retire() is to delete.
 
     A key that expired EXPIRE_DAYS ago can only decrypt reports of hosts
     that expire would delete anyway: keeping it would only let a thief of
     the server read old reports caught in transit.
     """
-    gone = []
-    found = keys(home)
-    for key in found[:-1]:
-        if key.expires is not None and key.expires < before:
-            _gpg(home, "--yes", "--delete-secret-and-public-key",
-                 key.fingerprint)
-            gone.append(key.fingerprint)
-    stop_agent(home)
-    return gone
+    return [key.fingerprint for key in keys(home)[:-1]
+            if key.expires is not None and key.expires < before]
+
+
+def retire(home, fingerprints):
+    """Delete these keys, secret and public.  It stops the agent: no
+    ingest may run meanwhile (the caller holds its lock)."""
+    try:
+        for fpr in fingerprints:
+            _gpg(home, "--yes", "--delete-secret-and-public-key", fpr)
+    finally:
+        stop_agent(home)
 
 
 def _give_to_ingest(home):

@@ -23,6 +23,16 @@ DAY = 86_400
 KEYRING = "/etc/pyweb-popcon/server-keys.asc"
 
 
+def gpg(home, *args, **kw):
+    """gpg on a server's key as a maintainer would, leaving no agent."""
+    try:
+        subprocess.run(["gpg", "--homedir", home, "--batch", *args],
+                       check=True, capture_output=True, **kw)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"],
+                       check=False)
+
+
 def status(srv):
     done = srv.run("status", check=False)
     assert done.returncode in (0, 1), done.stderr
@@ -71,9 +81,7 @@ def test_status_says_what_needs_attention(tmp_path):
         json.dump({"command": "expire", "started": "2026-11-28T10:00:00+00:00",
                    "pid": gone.pid, "outcome": "running"}, f)
     # The key clients encrypt to expires in 10 days.
-    subprocess.run(["gpg", "--homedir", srv.gnupg_home, "--batch",
-                    "--quick-set-expire", srv.fingerprint, "10d"], check=True,
-                   capture_output=True)
+    gpg(srv.gnupg_home, "--quick-set-expire", srv.fingerprint, "10d")
     code, out = status(srv)
     assert code == 1
     attention = [line for line in out.splitlines()
@@ -107,9 +115,7 @@ def test_requeue_after_a_key_is_imported(tmp_path):
     secret = subprocess.run(["gpg", "--homedir", home, "--batch", "--armor",
                              "--export-secret-keys"], capture_output=True,
                             check=True).stdout
-    subprocess.run(["gpg", "--homedir", srv.gnupg_home, "--batch",
-                    "--import"], input=secret, check=True,
-                   capture_output=True)
+    gpg(srv.gnupg_home, "--import", input=secret)
     done = srv.run("requeue", "--reason", "wrong-key")
     assert done.stdout == ("3 quarantined submissions moved back into "
                            "incoming/ (reason wrong-key)\n")
@@ -173,9 +179,8 @@ def test_rotation_needs_no_flag_day(tmp_path):
     b = made[1]
     # The switch comes sooner than 30 days here: in WINDOW seconds.
     for which in ((), ("*",)):
-        subprocess.run(["gpg", "--homedir", srv.gnupg_home, "--batch",
-                        "--quick-set-expire", a, f"seconds={WINDOW}",
-                        *which], check=True, capture_output=True)
+        gpg(srv.gnupg_home, "--quick-set-expire", a, f"seconds={WINDOW}",
+            *which)
     switch = time.monotonic() + WINDOW
     assert srv.run("keygen", "--export", str(exported)).stdout.split() == \
         [a, b]
