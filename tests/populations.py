@@ -31,3 +31,20 @@ def store_population(store, population):
         frameworks=tuple(report.Entry(name, version, via, 1, used)
                          for name, version, via, used in h["frameworks"])))
         for h in hosts_of(population)])
+
+
+def published_numbers(stats):
+    """Every count a snapshot publishes, sorted."""
+    found = []
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif type(value) is int and key != "min_hosts":
+            found.append(value)
+    walk(stats)
+    return sorted(found)

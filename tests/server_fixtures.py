@@ -77,6 +77,9 @@ class Encryptor:
 
     def __init__(self, public_key, fingerprint):
         self.home = _scratch("ppc-enc-")
+        # gpg may start an agent there; it must not outlive the tests.
+        atexit.register(subprocess.run, ["gpgconf", "--homedir", self.home,
+                                         "--kill", "all"], check=False)
         self.fingerprint = fingerprint
         subprocess.run(["gpg", "--homedir", self.home, "--batch", "--import"],
                        input=public_key, check=True, capture_output=True)

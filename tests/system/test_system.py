@@ -80,6 +80,31 @@ def test_default_install(box):
                    "| grep -v host-id", check=False).strip() == ""
 
 
+def test_yes_without_a_server(box):
+    """Yes while this build ships no server: the weekly units say what is
+    missing and where it goes, and are not failed for it."""
+    reconfigure(box, "true")
+    assert timer_state(box) == ("enabled", "active")
+    box.sh("systemctl start pyweb-popcon.service")
+    for unit in CLIENT_UNITS:
+        shown = box.out(f"systemctl show -p Result -p ExecMainStatus "
+                        f"{unit}")
+        assert "Result=success" in shown and "ExecMainStatus=6" in shown, \
+            (unit, shown)
+    assert "failed" not in box.out("systemctl is-failed "
+                                   "pyweb-popcon-collect.service",
+                                   check=False)
+    journal = box.out("journalctl --no-pager -o cat -u "
+                      "pyweb-popcon-collect.service")
+    assert "participating, but no server is configured: KEY_FINGERPRINTS " \
+        "is empty" in journal
+    assert "/etc/pyweb-popcon.conf.d/server.conf" in journal
+    assert "Server: not configured (KEY_FINGERPRINTS is empty" in box.out(
+        "pyweb-popcon status")
+    assert spool_files(box) == []
+    log("yes without a server: " + journal.strip().splitlines()[-1])
+
+
 def test_participate_and_deliver(box):
     """A preseeded yes through dpkg-reconfigure: the timer runs weekly and,
     started, delivers a report that ingest and aggregate turn into exactly

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 
 from pyweb_popcon import __version__, report
 from pyweb_popcon.client import collect, encrypt, hostid, settings, state
@@ -20,6 +21,8 @@ from pyweb_popcon.common.conffile import ConfigError
 
 
 logger = logging.getLogger(__name__)
+# The journal's MESSAGE_ID for "participating, but no server configured".
+NO_SERVER = uuid.UUID("4091d3e8d04643588fa0cd7c579bcf7c")
 
 
 def cmd_show(args, root, conf):
@@ -35,6 +38,11 @@ def cmd_status(args, root, conf):
     """Say whether this machine participates, and why."""
     participating, why = settings.participation(conf)
     print(f"Participating: {'yes' if participating else 'no'} ({why})")
+    missing = settings.server_missing(conf)
+    print("Server: " + (f"not configured ({missing})" if missing else
+                        f"{conf['SUBMIT_URL']}, keys "
+                        f"{' '.join(conf['KEY_FINGERPRINTS'])} "
+                        f"({conf.origins['KEY_FINGERPRINTS']})"))
     print("Configuration read: "
           + (", ".join(conf.files) or "none (built-in defaults)"))
     try:
@@ -105,25 +113,47 @@ def _sitting_out(conf):
     return not participating
 
 
+def _no_server(conf):
+    """True, saying so, when there is no server to send reports to."""
+    missing = settings.server_missing(conf)
+    if missing:
+        logger.warning("participating, but no server is configured: %s; "
+                       "nothing is collected or sent until then", missing,
+                       extra=journal.fields(NO_SERVER))
+    return missing is not None
+
+
+def _held_back(conf):
+    """None when this machine may send; else the exit status, said why."""
+    if _sitting_out(conf):
+        return 0
+    if _no_server(conf):
+        return settings.NOT_CONFIGURED
+    return None
+
+
 def queue_report(root, conf, virt=None):
     """This machine's report, encrypted, into the outbox for upload."""
     data = collect.document(root, conf, virt)
-    state.put(root, data, encrypt.seal(root, conf, data))
+    state.put(root, data, encrypt.seal(root, conf, data).ciphertext)
     logger.info("report collected into %s", root.path(state.OUTBOX))
 
 
 def cmd_collect(args, root, conf):
     """Build the report and put it, encrypted, in the outbox (no network)."""
-    if not _sitting_out(conf):
-        with state.locked(root):
-            queue_report(root, conf, args.virt)
+    held = _held_back(conf)
+    if held is not None:
+        return held
+    with state.locked(root):
+        queue_report(root, conf, args.virt)
     return 0
 
 
 def cmd_upload(args, root, conf):
     """Send the encrypted report waiting in the outbox."""
-    if _sitting_out(conf):
-        return 0
+    held = _held_back(conf)
+    if held is not None:
+        return held
     from pyweb_popcon.client import upload
     with state.locked(root):
         return upload.send_pending(root, conf, force=args.force)
@@ -131,8 +161,9 @@ def cmd_upload(args, root, conf):
 
 def cmd_submit(args, root, conf):
     """Collect and send the report now, for a person at a terminal."""
-    if _sitting_out(conf):
-        return 0
+    held = _held_back(conf)
+    if held is not None:
+        return held
     if args.dry_run:
         return _dry_run(args, root, conf)
     from pyweb_popcon.client import upload
@@ -147,12 +178,12 @@ def _dry_run(args, root, conf):
     """Show what submit would send, and where; write and send nothing."""
     rep, why = collect.preview(root, conf, args.virt)
     data = report.serialise(rep)
-    body = encrypt.seal(root, conf, data)      # the key checks of a real run
+    sealed = encrypt.seal(root, conf, data)   # the key checks of a real run
     from pyweb_popcon.client import upload
     _, how = upload.route(conf)
-    print(f"Would send {len(body)} bytes of ciphertext, encrypted to "
-          f"{' '.join(conf['KEY_FINGERPRINTS'])}, to {conf['SUBMIT_URL']} "
-          f"{how}.")
+    print(f"Would send {len(sealed.ciphertext)} bytes of ciphertext, "
+          f"encrypted to {' '.join(sealed.recipients)}, to "
+          f"{conf['SUBMIT_URL']} {how}.")
     if why:
         print(f"host_id is null here: {why}")
     later = state.load(root).next_allowed()
@@ -198,8 +229,8 @@ def cmd_forget(args, root, conf):
             raise PermissionError(e) from None
         print(f"Nothing to forget: {e}")
         return 0
-    body = encrypt.seal(root, conf,
-                        report.serialise(report.Forget(host.host_id)))
+    body = encrypt.seal(root, conf, report.serialise(
+        report.Forget(host.host_id))).ciphertext
     from pyweb_popcon.client import upload
     with state.locked(root):
         # A report still waiting would bring this host back afterwards.

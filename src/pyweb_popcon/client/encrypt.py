@@ -3,21 +3,31 @@
 GnuPG runs in a home directory made for this one call and removed after
 it, so root's keyring, trust database and gpg.conf play no part and no
 agent outlives the run.  The keys are imported from the KEYRING file; only
-the fingerprints in KEY_FINGERPRINTS are used, all of them (a server
-rotating its key publishes the old and the new one for a while).
+the fingerprints in KEY_FINGERPRINTS are used, every one of them that is
+valid now (a server rotating its key publishes the old and the new one
+for a while, and lets the old one expire).
 """
 
 import contextlib
 import datetime
+import logging
 import shutil
 import subprocess
 import tempfile
+from typing import NamedTuple
 
 import gnupg
+
+logger = logging.getLogger(__name__)
 
 
 class KeyProblem(Exception):
     """The server keys cannot be used; the message says what to fix."""
+
+
+class Sealed(NamedTuple):
+    ciphertext: bytes
+    recipients: tuple       # the fingerprints it is encrypted to
 
 
 @contextlib.contextmanager
@@ -34,26 +44,47 @@ def _private_home():
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _check(key, fingerprint, keyring):
-    """KeyProblem unless `key` (a gpg listing) can be encrypted to now."""
-    if key is None:
-        raise KeyProblem(f"KEY_FINGERPRINTS names {fingerprint}, which is not "
-                         f"a key in KEYRING {keyring}: the two settings must "
-                         "name the same server keys")
+def _unusable(key):
+    """Why `key` (a gpg listing) cannot be encrypted to now, or None."""
     if key["trust"] == "r":
-        raise KeyProblem(f"the server key {fingerprint} is revoked: install "
-                         "the server's current keys and fingerprints")
+        return "is revoked"
     if key["trust"] == "e":
         ended = datetime.datetime.fromtimestamp(
             int(key["expires"]), datetime.timezone.utc)
-        raise KeyProblem(f"the server key {fingerprint} expired on "
-                         f"{ended:%Y-%m-%d}: install the server's current "
-                         "keys and fingerprints")
+        return f"expired on {ended:%Y-%m-%d}"
     # An upper-case E is gpg saying the key as a whole can encrypt now.
     if "E" not in key["cap"]:
-        raise KeyProblem(f"the server key {fingerprint} has no valid "
-                         "encryption subkey: install the server's current "
-                         "keys and fingerprints")
+        return "has no valid encryption subkey"
+    return None
+
+
+def _recipients(listed, fingerprints, keyring):
+    """The pinned fingerprints that can be encrypted to now.
+
+    One that is expired or revoked is skipped with a warning: a server
+    rotating its key lets the old one expire while clients still pin it.
+    Only when none is left is that a KeyProblem.  A fingerprint that is
+    not in KEYRING at all is always one: the two settings disagree.
+    """
+    usable, skipped = [], []
+    for fingerprint in fingerprints:
+        key = listed.get(fingerprint)
+        if key is None:
+            raise KeyProblem(f"KEY_FINGERPRINTS names {fingerprint}, which is "
+                             f"not a key in KEYRING {keyring}: the two "
+                             "settings must name the same server keys")
+        why = _unusable(key)
+        if why:
+            skipped.append(f"the server key {fingerprint} {why}")
+        else:
+            usable.append(fingerprint)
+    if not usable:
+        raise KeyProblem("; ".join(skipped) + ": install the server's "
+                         "current keys and fingerprints")
+    for problem in skipped:
+        logger.warning("%s: skipped, the report is encrypted to %s", problem,
+                       " ".join(usable))
+    return usable
 
 
 def seal(root, config, data):
@@ -63,7 +94,8 @@ def seal(root, config, data):
 
 
 def encrypt(data, keyring, fingerprints):
-    """ASCII-armored OpenPGP ciphertext of `data` for `fingerprints`.
+    """Sealed: ASCII-armored OpenPGP ciphertext of `data` for every one of
+    `fingerprints` that is valid now, and which those were.
 
     `keyring` is the file of armored public keys; KeyProblem says what is
     wrong with it or with the fingerprints.  There is no other outcome: a
@@ -83,13 +115,11 @@ def encrypt(data, keyring, fingerprints):
         gpg = gnupg.GPG(gnupghome=home)
         gpg.import_keys(keys)
         listed = {k["fingerprint"]: k for k in gpg.list_keys()}
-        for fingerprint in fingerprints:
-            _check(listed.get(fingerprint), fingerprint, keyring)
+        recipients = _recipients(listed, fingerprints, keyring)
         # "always" trust: the fingerprints are pinned by the configuration,
         # there is no web of trust to consult and no trust database.
-        result = gpg.encrypt(data, list(fingerprints), armor=True,
-                             always_trust=True)
+        result = gpg.encrypt(data, recipients, armor=True, always_trust=True)
     if not result.ok:
-        raise KeyProblem(f"gpg could not encrypt to {' '.join(fingerprints)} "
+        raise KeyProblem(f"gpg could not encrypt to {' '.join(recipients)} "
                          f"from KEYRING {keyring}: {result.status}")
-    return result.data
+    return Sealed(result.data, tuple(recipients))

@@ -15,6 +15,11 @@ from pyweb_popcon.common.conffile import Key, absolute_path, absolute_paths, \
 from pyweb_popcon.client import paths
 
 IDENTIFIER = "pyweb-popcon"        # in the journal: journalctl -t
+# The exit status of a machine that takes part but has no server to send
+# to yet: LSB's "program is not configured" (systemd shows 6/NOTCONFIGURED).
+# The units list it in SuccessExitStatus=: a missing server is not a
+# failure of the machine, and the unit is not shown as failed every week.
+NOT_CONFIGURED = 6
 
 
 def url(*schemes, empty=False):
@@ -117,3 +122,17 @@ def participation(config, environ=os.environ):
             "dpkg-reconfigure pyweb-popcon, which says what the report "
             "holds now, is answered yes again")
     return True, f"PARTICIPATE is yes ({config.origins['PARTICIPATE']})"
+
+
+def server_missing(config):
+    """Why there is no server to send reports to, or None.
+
+    Until a distribution builds the package with its server's key and URL
+    (debian/rules: SERVER_KEYS, SERVER_CONF), KEY_FINGERPRINTS is empty.
+    """
+    if config["KEY_FINGERPRINTS"]:
+        return None
+    return ("KEY_FINGERPRINTS is empty, so there is no key to encrypt "
+            "reports to; set SUBMIT_URL, KEYRING and KEY_FINGERPRINTS in "
+            f"a drop-in such as {paths.DROPINS}/"
+            "server.conf (see pyweb-popcon.conf(5))")

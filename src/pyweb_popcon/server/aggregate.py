@@ -17,7 +17,11 @@ from fractions import Fraction
 from pyweb_popcon import catalogue, report
 from pyweb_popcon.common import files
 from pyweb_popcon.server import noise
+from pyweb_popcon.server.progress import bar
+from pyweb_popcon.server.settings import KEYS
 from pyweb_popcon.server.store import OTHER
+
+EXPIRE_DAYS = int(KEYS["EXPIRE_DAYS"].default)
 
 logger = logging.getLogger(__name__)
 
@@ -257,37 +261,61 @@ def by_version(stats):
     return "\n".join(lines) + "\n"
 
 
-def render_page(stats, history, charts):
-    """index.html, autoescaped; `charts` is [(file name, caption)]."""
-    import jinja2
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pyweb_popcon.server", "templates"),
-        autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("index.html").render(
-        stats=stats, history=history, charts=charts, title=title)
+def run(store, output_dir, k, today=None, expire_days=EXPIRE_DAYS,
+        publish=True, note="", epsilon=""):
+    """Count, record the day's snapshot and (unless not `publish`) publish
+    every output; the stats.
 
-
-def run(store, output_dir, k, today=None, epsilon=""):
-    """Count, publish every output, record today's snapshot; the stats."""
-    from pyweb_popcon.server import charts
+    Everything published is drawn from the day's stats and the kept
+    snapshots: the charts, the page and the history files can show no
+    number the day's tables do not.
+    """
     day = (today or datetime.datetime.now(datetime.timezone.utc).date())
-    stats = publication(store, k, day.isoformat(), epsilon)
-    # A day whose total is withheld publishes nothing to keep.
-    if stats["hosts"] is not None:
-        store.record_history(stats["generated"], stats)
-    history = store.history()
+    with bar(4 if publish else 1, "step", "aggregate") as steps:
+        steps.set_postfix_str("counting")
+        stats = publication(store, k, day.isoformat(), epsilon)
+        # A day whose total is withheld publishes nothing to keep.
+        if stats["hosts"] is not None:
+            store.record_history(stats["generated"], stats)
+        steps.update()
+        if publish:
+            kept = _publish(store, output_dir, stats, expire_days, note,
+                            steps)
+    if publish:
+        logger.info("published %s hosts, %d frameworks and %d days of "
+                    "history in %s", _figure(stats["hosts"]),
+                    len(stats["frameworks"]), len(kept), output_dir)
+    return stats
+
+
+def _publish(store, output_dir, stats, expire_days, note, steps):
+    from pyweb_popcon.server import charts, history, page
+    kept = store.history()
+    steps.set_postfix_str("charts")
+    made = charts.render(stats, kept, title)
+    steps.update()
+    steps.set_postfix_str("page")
     outputs = {
         "stats.json": (json.dumps(stats, indent=2) + "\n").encode(),
         "by_inst.txt": by_inst(stats).encode(),
         "by_version.txt": by_version(stats).encode(),
+        "history.json": history.document(kept),
+        "history.csv": history.csv_text(kept),
+        **{chart.name: chart.svg for chart in made.values()},
+        "index.html": page.render(stats, kept, made, expire_days,
+                                  note).encode(),
     }
-    made = charts.render(stats, history, title)
-    outputs.update({name: svg for name, _, svg in made})
-    outputs["index.html"] = render_page(
-        stats, history, [(name, caption) for name, caption, _ in made]
-    ).encode()
+    steps.update()
+    steps.set_postfix_str("writing")
     for name, data in outputs.items():
         files.write_atomic(os.path.join(output_dir, name), data)
-    logger.info("published %s hosts, %d frameworks in %s",
-                _figure(stats["hosts"]), len(stats["frameworks"]), output_dir)
-    return stats
+    _remove_stale_charts(output_dir, outputs)
+    steps.update()
+    return kept
+
+
+def _remove_stale_charts(output_dir, outputs):
+    """A chart that is no longer drawn (a framework left the lead) goes."""
+    for name in os.listdir(output_dir):
+        if name.endswith(".svg") and name not in outputs:
+            os.unlink(os.path.join(output_dir, name))

@@ -1,26 +1,56 @@
 """The page's charts, as SVG files made with matplotlib from published stats.
 
-Charts are drawn only from what stats.json publishes, so a chart can never
-show a count the tables fold away.  matplotlib is imported here, and only
-aggregate imports this module: the other commands start without it.
+Charts are drawn only from what stats.json and the kept history publish,
+so a chart can never show a count the tables fold away.  A chart with
+nothing to draw is not made: the page says so in a sentence instead.
+Text stays text (<text> elements, in the page's fonts), so a chart is a
+few kilobytes, sharp at any size, and its words can be found and copied.
+matplotlib is imported here, and only aggregate imports this module: the
+other commands start without it.
 """
 
 import datetime
 import io
+from typing import NamedTuple
 
 import matplotlib
 
 matplotlib.use("svg")  # no display, and no Agg rasteriser needed for SVG
 matplotlib.rcParams.update({
     "svg.hashsalt": "pyweb-popcon",  # same stats, same bytes
-    "svg.fonttype": "path",          # no font needed where it is viewed
-    "font.size": 9,
+    "svg.fonttype": "none",          # text as <text>, not glyph outlines
+    "font.family": "sans-serif",
+    "font.size": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "legend.frameon": False,
+    "path.simplify": True,
 })
 
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-LEADING = 6           # frameworks whose version spread is drawn
-COLOURS = ("#3b6ea5", "#e08a2c", "#5a9e4b", "#b84a4a", "#8066a8", "#7a7a7a")
+from pyweb_popcon.server import history as hist  # noqa: E402
+from pyweb_popcon.server.store import OTHER  # noqa: E402
+
+WIDTH = 4.0           # inches: 384 px, barely scaled down at 375 px
+# Okabe and Ito's palette, told apart also by people with colour
+# blindness; grey is kept for "other".
+COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9",
+           "#d55e00", "#f0e442")
+GREY = "#999999"
+VIAS = (("deb", "Debian package"), ("pip", "system-wide pip"),
+        ("venv", "virtual environment"), (OTHER, "other ways"))
+
+
+class Chart(NamedTuple):
+    name: str        # file name in OUTPUT_DIR
+    alt: str         # what it shows, for the img element
+    svg: bytes
 
 
 def _svg(fig):
@@ -31,100 +61,194 @@ def _svg(fig):
     return out.getvalue()
 
 
-def _bars(names, height=0.35):
-    fig, ax = plt.subplots(figsize=(7, 1 + height * max(len(names), 1)))
+def _figure(height):
+    # Constrained: the labels fit inside WIDTH, however long the names.
+    return plt.subplots(figsize=(WIDTH, height), layout="constrained")
+
+
+def _bars(count, per_bar=0.26):
+    fig, ax = _figure(1.0 + per_bar * count)
     ax.invert_yaxis()
-    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    ax.xaxis.grid(True, color="#dddddd")
+    ax.set_axisbelow(True)
     return fig, ax
 
 
-def hosts_per_framework(stats, title):
+def _label_ends(ax, bars, values):
+    for bar, value in zip(bars, values):
+        ax.annotate(f"{value:,}", (bar.get_width(), bar.get_y()
+                                    + bar.get_height() / 2),
+                    xytext=(3, 0), textcoords="offset points",
+                    va="center", fontsize=9)
+
+
+def frameworks(stats, title):
+    """Hosts per framework, and how many of them used it lately."""
     fws = stats["frameworks"]
+    if not fws:
+        return None
     names = [title(f["name"]) for f in fws]
-    fig, ax = _bars(names)
-    ax.barh(names, [f["hosts"] for f in fws], color=COLOURS[0])
+    fig, ax = _bars(len(fws))
+    installed = ax.barh(names, [f["hosts"] for f in fws], color="#a6cee3",
+                        label="installed")
+    ax.barh(names, [f["used"] or 0 for f in fws], height=0.4,
+            color=COLOURS[0], label="used in the last 30 days")
+    _label_ends(ax, installed, [f["hosts"] for f in fws])
     ax.set_xlabel("hosts")
+    ax.margins(x=0.15)
+    ax.legend(loc="lower right", handlelength=1)
     return fig
+
+
+def _over_legend(height, entries, ncol):
+    """(fig, ax) with a row below the plot for a legend of `entries`.
+
+    The legend gets axes of its own: constrained layout then sizes the
+    plot around it, where a legend hung outside the plot would squeeze
+    the plot to nothing.
+    """
+    rows = -(-entries // ncol)
+    fig, (ax, under) = plt.subplots(
+        2, 1, figsize=(WIDTH, height + 0.22 * rows), layout="constrained",
+        height_ratios=(height, 0.22 * rows))
+    under.axis("off")
+    return fig, ax, under
+
+
+def _legend(ax, under, **kw):
+    handles, labels = ax.get_legend_handles_labels()
+    under.legend(handles, labels, loc="upper left", borderaxespad=0, **kw)
+
+
+def _dates(days):
+    return [datetime.date.fromisoformat(d) for d in days]
+
+
+def _time_axis(ax, days):
+    span = (_dates(days)[-1] - _dates(days)[0]).days
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3,
+                                                      maxticks=6))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(
+        "%-d %b" if span < 300 else "%b %Y"))
+    ax.yaxis.grid(True, color="#dddddd")
+    ax.set_axisbelow(True)
+
+
+def over_time(history, title):
+    """All hosts and each leading framework per day; the rest summed."""
+    if len(history) < 2:
+        return None
+    days, lines = hist.frameworks_over_time(history)
+    fig, ax, under = _over_legend(2.8, len(lines), 2)
+    colours = iter(COLOURS)
+    for name, values in lines:
+        ys = [float("nan") if v is None else v for v in values]
+        if name == "hosts":
+            ax.plot(_dates(days), ys, color="#444444", linestyle="--",
+                    label="all hosts")
+        else:
+            ax.plot(_dates(days), ys, label=_line_label(name, title),
+                    color=GREY if name == OTHER else next(colours))
+    _time_axis(ax, days)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("hosts")
+    _legend(ax, under, ncol=2, handlelength=1.5)
+    return fig
+
+
+def _line_label(name, title):
+    return "other frameworks, summed" if name == OTHER else title(name)
 
 
 def version_spread(stats, title):
     """Each leading framework's bar split into its version series."""
-    fws = [f for f in stats["frameworks"] if f["versions"]][:LEADING]
+    leading = hist.leading(stats, with_versions=True)
+    fws = [f for f in stats["frameworks"] if f["name"] in leading]
+    if not fws:
+        return None
+    fig, ax = _bars(len(fws), 0.4)
     names = [title(f["name"]) for f in fws]
-    fig, ax = _bars(names, 0.5)
     for y, f in enumerate(fws):
+        total = sum(v["hosts"] for v in f["versions"])
         left = 0
         for i, v in enumerate(f["versions"]):
-            share = 100 * v["hosts"] / f["hosts"]
-            ax.barh(y, share, left=left, color=COLOURS[i % len(COLOURS)],
-                    edgecolor="white")
-            if share >= 8:
+            share = 100 * v["hosts"] / total
+            colour = GREY if v["version"] == OTHER else COLOURS[i % 7]
+            ax.barh(y, share, left=left, color=colour, edgecolor="white")
+            if share >= 12:
                 ax.text(left + share / 2, y, v["version"], ha="center",
-                        va="center", color="white")
+                        va="center", fontsize=9,
+                        color="black" if colour in (COLOURS[6], GREY,
+                                                    COLOURS[4], COLOURS[1])
+                        else "white")
             left += share
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("% of the framework's hosts (a host may have several)")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of its version counts")
+    return fig
+
+
+def version_trend(history, name, title):
+    """One framework's version series as shares over time, stacked."""
+    days, lines = hist.version_shares(history, name)
+    if len(days) < 2:
+        return None
+    fig, ax, under = _over_legend(2.2, len(lines), 5)
+    colours = [GREY if s == OTHER else COLOURS[i % 7]
+               for i, (s, _) in enumerate(lines)]
+    ax.stackplot(_dates(days), *[v for _, v in lines], colors=colours,
+                 labels=["other" if s == OTHER else s for s, _ in lines],
+                 edgecolor="white", linewidth=0.3)
+    _time_axis(ax, days)
+    ax.set_ylim(0, 100)
+    ax.margins(x=0)
+    ax.set_ylabel("% of versions")
+    _legend(ax, under, ncol=5, handlelength=1, columnspacing=1)
     return fig
 
 
 def installed_how(stats, title):
-    """deb / pip / venv hosts side by side for each framework."""
+    """For each framework, its hosts by way of installing, stacked (a host
+    with a framework in two ways counts in both)."""
     fws = stats["frameworks"]
+    shown = [(via, label) for via, label in VIAS
+             if any(f["via"].get(via) for f in fws)]
+    if not shown:
+        return None
+    fig, ax = _bars(len(fws))
     names = [title(f["name"]) for f in fws]
-    fig, ax = _bars(names, 0.6)
-    width = 0.27
-    for i, via in enumerate(("deb", "pip", "venv")):
-        ax.barh([y + (i - 1) * width for y in range(len(fws))],
-                [f["via"].get(via, 0) for f in fws], height=width,
-                color=COLOURS[i], label=via)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("hosts")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return fig
-
-
-def installed_used(stats, title):
-    fws = stats["frameworks"]
-    names = [title(f["name"]) for f in fws]
-    fig, ax = _bars(names, 0.45)
-    ys = range(len(fws))
-    ax.barh([y - 0.2 for y in ys], [f["hosts"] for f in fws], height=0.4,
-            color=COLOURS[0], label="installed")
-    ax.barh([y + 0.2 for y in ys], [f["used"] or 0 for f in fws], height=0.4,
-            color=COLOURS[1], label="used in the last 30 days")
-    ax.set_yticks(ys, names)
-    ax.set_xlabel("hosts")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return fig
-
-
-def over_time(history):
-    """Hosts, and frameworks with at least MIN_HOSTS hosts, per day."""
-    days = [datetime.date.fromisoformat(day) for day, _ in history]
-    fig, hosts_ax = plt.subplots(figsize=(7, 3))
-    hosts_ax.plot(days, [s["hosts"] for _, s in history], marker="o",
-                  color=COLOURS[0])
-    hosts_ax.set_ylabel("hosts", color=COLOURS[0])
-    fw_ax = hosts_ax.twinx()
-    fw_ax.plot(days, [sum(f["name"] != "other" for f in s["frameworks"])
-                      for _, s in history], marker="s", color=COLOURS[1])
-    fw_ax.set_ylabel("frameworks shown", color=COLOURS[1])
-    fig.autofmt_xdate()
+    left = [0] * len(fws)
+    for i, (via, label) in enumerate(shown):
+        values = [f["via"].get(via, 0) for f in fws]
+        ax.barh(names, values, left=left, label=label,
+                color=GREY if via == OTHER else COLOURS[i])
+        left = [a + b for a, b in zip(left, values)]
+    ax.set_xlabel("hosts, once for each way")
+    ax.legend(loc="lower right", handlelength=1)
     return fig
 
 
 def render(stats, history, title):
-    """[(file name, caption, SVG bytes)] in the order the page shows them."""
-    return [
-        ("frameworks.svg", "Hosts per framework",
-         _svg(hosts_per_framework(stats, title))),
-        ("versions.svg", "Version spread of the leading frameworks",
-         _svg(version_spread(stats, title))),
-        ("via.svg", "Installed from a Debian package, system-wide pip, "
-                    "or a virtual environment",
-         _svg(installed_how(stats, title))),
-        ("used.svg", "Installed and used",
-         _svg(installed_used(stats, title))),
-        ("history.svg", "Hosts and frameworks over time",
-         _svg(over_time(history))),
-    ]
+    """{key: Chart} of every chart there is something to draw for."""
+    made = {
+        "frameworks": ("frameworks.svg", "Bar chart: hosts per framework, "
+                       "and how many of them used it in the last 30 days",
+                       frameworks(stats, title)),
+        "over_time": ("history.svg", "Line chart: hosts per day, all and "
+                      "for each leading framework",
+                      over_time(history, title)),
+        "versions": ("versions.svg", "Bar chart: the version series of "
+                     "each leading framework, as shares",
+                     version_spread(stats, title)),
+        "via": ("via.svg", "Bar chart: hosts with each framework from a "
+                "Debian package, system-wide pip or a virtual environment",
+                installed_how(stats, title)),
+    }
+    for name in hist.leading(stats, with_versions=True):
+        made[f"trend-{name}"] = (
+            f"versions-{name}.svg", f"Stacked area chart: the shares of "
+            f"{title(name)}'s version series per day",
+            version_trend(history, name, title))
+    return {key: Chart(file, alt, _svg(fig))
+            for key, (file, alt, fig) in made.items() if fig is not None}

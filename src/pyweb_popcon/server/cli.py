@@ -5,18 +5,54 @@ internet, never loads GnuPG, the store or the charts.
 """
 
 import argparse
+import contextlib
+import datetime
+import fcntl
 import logging
 import os
 import pwd
 import sys
+import time
 
 from pyweb_popcon import __version__
 from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
-from pyweb_popcon.server import ServerError, settings
+from pyweb_popcon.server import ServerError, runs, settings
 
 
 logger = logging.getLogger(__name__)
+DAY = 86_400
+
+
+def non_negative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("expected a whole number of days")
+    return int(text)
+
+
+def day(text):
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date, YYYY-MM-DD") \
+            from None
+
+
+@contextlib.contextmanager
+def _no_ingest(conf):
+    """Hold the spool's ingest lock, if ingest ever ran: what stops the
+    key's agent must not do so under a running ingest."""
+    try:
+        fd = os.open(os.path.join(conf["SPOOL_DIR"], "ingest.lock"),
+                     os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _store(conf):
@@ -32,16 +68,26 @@ def cmd_config(args, conf):
 
 
 def cmd_keygen(args, conf):
-    """Make the server key pair if there is none; print its fingerprint."""
+    """Make the server key pair if there is none, or a new one with
+    --rotate; print the fingerprints clients encrypt to."""
     from pyweb_popcon.common import files
     from pyweb_popcon.server import gpg
     home = settings.gnupg_home(conf)
-    fpr, made = gpg.ensure_key(home)
-    logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
+    if args.rotate:
+        with _no_ingest(conf):
+            fpr = gpg.rotate(home, args.switch_in * DAY)
+        logger.info("made key %s in %s; older keys expire in %d days, and "
+                    "are retired %d days after that", fpr, home,
+                    args.switch_in, conf["EXPIRE_DAYS"])
+    else:
+        with _no_ingest(conf):
+            fpr, made = gpg.ensure_key(home)
+        logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
+    valid = [k.fingerprint for k in gpg.current(home)]
     if args.export:
         files.write_atomic(os.path.abspath(args.export),
-                           gpg.export(home, fpr))
-    print(fpr)
+                           gpg.export(home, valid))
+    print(" ".join(valid))
     return 0
 
 
@@ -63,44 +109,81 @@ def cmd_ingest(args, conf):
               "pyweb-popcon-server keygen; the spool is left as it is",
               file=sys.stderr)
         return os.EX_CONFIG
-    with _store(conf) as store:
+    with runs.recorded(conf["STATE_DIR"], "ingest") as run, \
+            _store(conf) as store:
         summary = ingest.run(store, conf["SPOOL_DIR"], home,
                              conf["GPG_TIMEOUT"], workers=args.workers)
-    print(ingest.describe(summary))
-    # Not all placed (a gpg hung or was killed): the journal says why, and
-    # the unit fails, to run again on the files left.
-    return os.EX_TEMPFAIL if summary["left"] else 0
+        run.summary = ingest.describe(summary)
+        # Not all placed (a gpg hung or was killed): the journal says why,
+        # and the unit fails, to run again on the files left.
+        run.failed = bool(summary["left"])
+    print(run.summary)
+    return os.EX_TEMPFAIL if run.failed else 0
+
+
+def _end_of(day):
+    """Nanoseconds since the epoch at the last moment of `day` (UTC)."""
+    start = datetime.datetime.combine(day + datetime.timedelta(days=1),
+                                      datetime.time(),
+                                      datetime.timezone.utc)
+    return int(start.timestamp()) * 10**9 - 1
 
 
 def cmd_expire(args, conf):
-    """Delete hosts (and quarantined files) not heard from for N days."""
-    from pyweb_popcon.server import expire
+    """Delete hosts (and quarantined files) not heard from for N days, and
+    retire server keys that expired N days ago."""
+    from pyweb_popcon.server import expire, gpg
     days = args.days or conf["EXPIRE_DAYS"]
-    with _store(conf) as store:
-        hosts, removed = expire.run(store, conf["SPOOL_DIR"], days)
-    print(f"{hosts} hosts and {removed} quarantined submissions older than "
-          f"{days} days deleted")
+    now = _end_of(args.as_of) if args.as_of else time.time_ns()
+    with runs.recorded(conf["STATE_DIR"], "expire") as run, \
+            _store(conf) as store:
+        hosts, removed = expire.run(store, conf["SPOOL_DIR"], days,
+                                    now_ns=now)
+        home = settings.gnupg_home(conf)
+        retired = gpg.retired(home, now // 10**9 - days * DAY)
+        if retired:
+            with _no_ingest(conf):
+                gpg.retire(home, retired)
+        for fpr in retired:
+            logger.info("retired key %s: it expired over %d days ago",
+                        fpr, days)
+        run.summary = (f"{hosts} hosts and {removed} quarantined "
+                       f"submissions older than {days} days deleted"
+                       + (f", {len(retired)} expired keys retired"
+                          if retired else ""))
+    print(run.summary)
     return 0
 
 
 def cmd_aggregate(args, conf):
-    """Write stats.json, by_inst.txt, by_version.txt and index.html."""
+    """Write stats.json, the history, the text tables and index.html with
+    its charts."""
     from pyweb_popcon.server import aggregate
-    with _store(conf) as store:
+    with runs.recorded(conf["STATE_DIR"], "aggregate") as run, \
+            _store(conf) as store:
         stats = aggregate.run(store, conf["OUTPUT_DIR"], conf["MIN_HOSTS"],
+                              today=args.as_of,
+                              expire_days=conf["EXPIRE_DAYS"],
+                              publish=not args.no_publish,
+                              note=conf["PAGE_NOTE"],
                               epsilon=conf["NOISE_EPSILON"])
-    what = (f"{stats['hosts']} hosts" if stats["hosts"] is not None else
-            f"fewer than MIN_HOSTS ({conf['MIN_HOSTS']}) hosts, every figure "
-            "withheld")
-    print(f"{what}; published in "
-          f"{os.path.join(conf['OUTPUT_DIR'], 'index.html')}")
+        withheld = stats["hosts"] is None
+        hosts = (f"fewer than MIN_HOSTS ({conf['MIN_HOSTS']}) hosts"
+                 if withheld else f"{stats['hosts']} hosts")
+        run.summary = f"{hosts} on {stats['generated']}"
+    if withheld:
+        run.summary += ", every figure withheld"
+    where = os.path.join(conf["OUTPUT_DIR"], "index.html")
+    if args.no_publish:
+        print(run.summary + ("; nothing recorded" if withheld
+                             else "; recorded in the history"))
+    else:
+        print(run.summary + f"; published in {where}")
     return 0
 
 
 def cmd_stats(args, conf):
     """Show the headline table from the database now."""
-    import datetime
-
     from pyweb_popcon.server import aggregate
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     with _store(conf) as store:
@@ -110,9 +193,34 @@ def cmd_stats(args, conf):
     return 0
 
 
+def cmd_status(args, conf):
+    """Say how the server is doing: the spool, the last runs, the store and
+    the keys; exit 1 when something needs attention."""
+    from pyweb_popcon.server import status
+    report = status.gather(conf)
+    sys.stdout.write(status.describe(report))
+    return 1 if report.attention else 0
+
+
+def cmd_requeue(args, conf):
+    """Move quarantined submissions back into incoming/ (after a fix: a
+    key imported, a catalogue updated), keeping their receive times."""
+    from pyweb_popcon.server import spool
+    before = spool.by_reason(conf["SPOOL_DIR"])
+    moved = spool.requeue(conf["SPOOL_DIR"], args.reason)
+    print(f"{moved} quarantined submissions moved back into incoming/"
+          + (f" (reason {args.reason})" if args.reason else ""))
+    if args.reason and not moved and before:
+        print("quarantined by reason: " + ", ".join(
+            f"{n} {reason}" for reason, n in sorted(before.items())),
+            file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"config": cmd_config, "keygen": cmd_keygen, "serve": cmd_serve,
             "ingest": cmd_ingest, "expire": cmd_expire,
-            "aggregate": cmd_aggregate, "stats": cmd_stats}
+            "aggregate": cmd_aggregate, "stats": cmd_stats,
+            "status": cmd_status, "requeue": cmd_requeue}
 
 
 def parser():
@@ -135,8 +243,16 @@ def parser():
             for name, func in COMMANDS.items()}
     subs["keygen"].add_argument(
         "--export", metavar="FILE",
-        help="also write the armored public key to FILE (for clients' "
-             "KEYRING)")
+        help="also write the armored public keys clients encrypt to into "
+             "FILE (for their KEYRING)")
+    subs["keygen"].add_argument(
+        "--rotate", action="store_true",
+        help="make a new key; the older keys expire after --switch-in days "
+             "(clients then skip them) and are deleted EXPIRE_DAYS later")
+    subs["keygen"].add_argument(
+        "--switch-in", type=non_negative_int, metavar="DAYS", default=90,
+        help="with --rotate: days until the older keys expire, for clients "
+             "to get the new key first (default %(default)s)")
     subs["serve"].add_argument(
         "--workers", type=int, metavar="N",
         help="gunicorn worker processes (default: 2 per core)")
@@ -146,6 +262,18 @@ def parser():
     subs["expire"].add_argument(
         "--days", type=positive_int, metavar="N",
         help="age in days (default EXPIRE_DAYS)")
+    for name in ("expire", "aggregate"):
+        subs[name].add_argument(
+            "--as-of", type=day, metavar="YYYY-MM-DD",
+            help="act as at the end of that day (UTC), to replay past days "
+                 "in order, as make demo does (default: now)")
+    subs["aggregate"].add_argument(
+        "--no-publish", action="store_true",
+        help="only record the day's counts in the history; write no files")
+    subs["requeue"].add_argument(
+        "--reason", metavar="REASON",
+        help="only the submissions quarantined for REASON (the first word "
+             "of their .reason file, as status lists them)")
     return p
 
 
@@ -154,7 +282,8 @@ def parser():
 # file behind that the units could no longer write.
 RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
-           "stats": settings.INGEST_USER}
+           "stats": settings.INGEST_USER, "status": settings.INGEST_USER,
+           "requeue": settings.INGEST_USER}
 
 
 def _as_unit_user(command):

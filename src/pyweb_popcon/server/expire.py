@@ -9,6 +9,8 @@ import logging
 import os
 import time
 
+from pyweb_popcon.server.progress import bar
+
 logger = logging.getLogger(__name__)
 
 DAY_NS = 86_400 * 10**9
@@ -18,7 +20,13 @@ def run(store, spool_dir, days, now_ns=None):
     """(hosts, quarantined files) deleted."""
     cutoff = (now_ns if now_ns is not None else time.time_ns()) - days * DAY_NS
     # Received exactly `days` ago counts as old: < cutoff + 1.
-    hosts = store.expire(cutoff + 1)
+    with bar(0, "host", "expire") as shown:
+        def advance(done, total):
+            if shown.total != total:
+                shown.total = total
+                shown.refresh()
+            shown.update(done)
+        hosts = store.expire(cutoff + 1, advance)
     removed = 0
     quarantine = os.path.join(spool_dir, "quarantine")
     try:

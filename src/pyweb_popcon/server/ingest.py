@@ -23,11 +23,11 @@ import itertools
 import logging
 import os
 import stat
-import sys
 
 from pyweb_popcon import report
 from pyweb_popcon.common import files
 from pyweb_popcon.server.gpg import GPGError, decrypt_batch, stop_agent
+from pyweb_popcon.server.progress import bar
 
 logger = logging.getLogger(__name__)
 
@@ -132,25 +132,6 @@ def _quarantine_name(directory, name):
             return kept
 
 
-class Progress:
-    """A one-line bar on a terminal; silent anywhere else."""
-
-    def __init__(self, total):
-        self.total, self.done = total, 0
-        self.stream = sys.stderr if sys.stderr.isatty() and total else None
-
-    def advance(self, n):
-        self.done += n
-        if self.stream:
-            width = 40
-            filled = width * self.done // self.total
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
-                              f"{self.done}/{self.total}")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-
-
 def lock(spool_dir):
     """Hold the spool's ingest lock (until the process ends)."""
     fd = os.open(os.path.join(spool_dir, "ingest.lock"),
@@ -179,8 +160,8 @@ def run(store, spool_dir, gnupg_home, gpg_timeout, workers=None):
         workers = workers or len(os.sched_getaffinity(0))
         size = max(1, min(BATCH, -(-len(found) // workers)))
         batches = [found[i:i + size] for i in range(0, len(found), size)]
-        progress = Progress(len(found))
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        with bar(len(found), "report", "ingest") as progress, \
+                concurrent.futures.ThreadPoolExecutor(workers) as pool:
             decrypted = pool.map(
                 lambda batch: _decrypt(gnupg_home, incoming, batch,
                                        gpg_timeout), batches)
@@ -189,7 +170,7 @@ def run(store, spool_dir, gnupg_home, gpg_timeout, workers=None):
                     summary["left"] += len(batch)
                 else:
                     _store(store, spool_dir, batch, outcomes, summary)
-                progress.advance(len(batch))
+                progress.update(len(batch))
     finally:
         stop_agent(gnupg_home)
         os.close(fd)

@@ -24,11 +24,12 @@ CONTENT_TYPE = "application/pgp-encrypted"
 MAX_BODY = report.MAX_BYTES
 
 # Files aggregate publishes; nothing else under OUTPUT_DIR is served.
-_PUBLISHED = re.compile(r"[a-z0-9_]+\.(html|json|txt|svg)")
+_PUBLISHED = re.compile(r"[a-z0-9_][a-z0-9_-]*\.(html|json|txt|svg|csv)")
 _MEDIA = {"html": "text/html; charset=utf-8",
           "json": "application/json",
           "txt": "text/plain; charset=utf-8",
-          "svg": "image/svg+xml"}
+          "svg": "image/svg+xml",
+          "csv": "text/csv; charset=utf-8"}
 
 _ARMOR = re.compile(
     rb"\s*-----BEGIN PGP MESSAGE-----\r?\n"

@@ -62,6 +62,8 @@ KEYS = {
     "GPG_TIMEOUT": Key("300", positive_int,
                        "seconds one gpg decrypting a batch may run before "
                        "ingest kills it"),
+    "PAGE_NOTE": Key("", str, "a sentence shown at the top of the "
+                     "published page (empty for none)"),
 }
 
 

@@ -76,6 +76,8 @@ WHERE excluded.received > hosts.received
 RETURNING host_id"""
 
 OTHER = "other"
+# Hosts deleted per transaction by expire.
+EXPIRE_BATCH = 10_000
 
 
 class StoreError(ServerError):
@@ -96,7 +98,7 @@ class Store:
         self.url = url
         if url.startswith("sqlite://"):
             self.sqlite = True
-            path = url[len("sqlite://"):]
+            self.path = path = url[len("sqlite://"):]
             os.makedirs(os.path.dirname(path), exist_ok=True)
             # Autocommit mode: transaction() says where each one begins.
             self.conn = sqlite3.connect(path, timeout=600,
@@ -131,6 +133,26 @@ class Store:
 
     def close(self):
         self.conn.close()
+
+    @property
+    def engine(self):
+        """The database in words, never with a password."""
+        return f"SQLite {self.path}" if self.sqlite else "PostgreSQL"
+
+    def size(self):
+        """Bytes the database takes on disk."""
+        if self.sqlite:
+            return sum(os.path.getsize(p) for p in (self.path,
+                                                    self.path + "-wal")
+                       if os.path.exists(p))
+        (size,), = self.query("SELECT pg_database_size(current_database())")
+        return size
+
+    def live_hosts(self):
+        """Hosts in the store (tombstones of forgotten hosts aside)."""
+        (hosts,), = self.query("SELECT COUNT(*) FROM hosts WHERE "
+                               "forgotten = 0")
+        return hosts
 
     def __enter__(self):
         return self
@@ -242,19 +264,51 @@ class Store:
                    [(host, p) for p in message.pythons])
         return "replaced" if before and not before[0][0] else "new"
 
-    def expire(self, cutoff_ns):
-        """Delete every host received before `cutoff_ns`; how many hosts."""
-        old = "SELECT host_id FROM hosts WHERE received < ?"
-        with self.transaction():
-            (hosts,), = self.query("SELECT COUNT(*) FROM hosts WHERE "
-                                   "received < ? AND forgotten = 0",
-                                   (cutoff_ns,))
-            self.query(f"DELETE FROM host_frameworks WHERE host_id IN ({old})",
-                       (cutoff_ns,))
-            self.query(f"DELETE FROM host_pythons WHERE host_id IN ({old})",
-                       (cutoff_ns,))
-            self.query("DELETE FROM hosts WHERE received < ?", (cutoff_ns,))
+    def expire(self, cutoff_ns, progress=None):
+        """Delete every host received before `cutoff_ns`; how many hosts
+        (tombstones are deleted too, and not counted).  After each batch,
+        `progress(n, total)` is told that n more of `total` are done.
+
+        Host IDs are random, so the old hosts lie all over every table.
+        Deleted in host ID order, a batch at a time, each batch walks one
+        stretch of each B-tree once; deleted in any other order, every row
+        is a seek into pages the cache no longer holds, which grows worse
+        than linearly with the store.  A batch is a transaction of its
+        own: ingest waits for one batch, not for the whole run.
+        """
+        old = [h for h, in self.query(
+            "SELECT host_id FROM hosts WHERE received < ? ORDER BY host_id",
+            (cutoff_ns,))]
+        hosts = 0
+        if progress:
+            progress(0, len(old))
+        self.query("CREATE TEMPORARY TABLE expiring (host_id TEXT PRIMARY "
+                   "KEY)")
+        try:
+            for start in range(0, len(old), EXPIRE_BATCH):
+                batch = old[start:start + EXPIRE_BATCH]
+                with self.transaction():
+                    hosts += self._expire_batch(batch, cutoff_ns)
+                if progress:
+                    progress(len(batch), len(old))
+        finally:
+            self.query("DROP TABLE expiring")
         return hosts
+
+    def _expire_batch(self, batch, cutoff_ns):
+        self._many("INSERT INTO expiring (host_id) VALUES (?)",
+                   [(h,) for h in batch])
+        # A report that came in since the list was made keeps its host.
+        self.query("DELETE FROM expiring WHERE EXISTS (SELECT 1 FROM hosts "
+                   "WHERE hosts.host_id = expiring.host_id AND "
+                   "hosts.received >= ?)", (cutoff_ns,))
+        doomed = "host_id IN (SELECT host_id FROM expiring)"
+        self.query(f"DELETE FROM host_frameworks WHERE {doomed}")
+        self.query(f"DELETE FROM host_pythons WHERE {doomed}")
+        gone = self.query(f"DELETE FROM hosts WHERE {doomed} "
+                          "RETURNING forgotten")
+        self.query("DELETE FROM expiring")
+        return sum(1 for forgotten, in gone if not forgotten)
 
     def _count(self, table, cols, where="", params=()):
         """{(col values): distinct hosts} over `table` rows matching `where`."""

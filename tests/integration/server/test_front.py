@@ -26,8 +26,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(NGINX),
 PUBLISHED = {"index.html": "text/html; charset=utf-8",
              "stats.json": "application/json",
              "by_inst.txt": "text/plain; charset=utf-8",
-             "chart_versions.svg": "image/svg+xml"}
-NOT_PUBLISHED = (".tmp-x.json", "popcon.sqlite3", "Index.html", "a-b.json")
+             "chart_versions.svg": "image/svg+xml",
+             "history.csv": "text/csv"}
+NOT_PUBLISHED = (".tmp-x.json", "popcon.sqlite3", "Index.html", "-a.json")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """Encryption with the real gpg and throw-away keys."""
 
+import logging
 import os
+import re
 import tempfile
 
 import pytest
@@ -27,7 +29,9 @@ def keyring(tmp_path, *keys):
 
 
 def test_armored_and_for_the_key(gpg_keys, tmp_path):
-    armored = encrypt(DATA, gpg_keys.public, [gpg_keys.fingerprint])
+    armored, recipients = encrypt(DATA, gpg_keys.public,
+                                  [gpg_keys.fingerprint])
+    assert recipients == (gpg_keys.fingerprint,)
     assert armored.startswith(b"-----BEGIN PGP MESSAGE-----\n")
     assert DATA not in armored
     assert gpg_keys.decrypt(armored) == DATA
@@ -36,12 +40,30 @@ def test_armored_and_for_the_key(gpg_keys, tmp_path):
 def test_to_every_pinned_key_and_no_other(gpg_keys, more_keys, tmp_path):
     following, _ = more_keys
     both = keyring(tmp_path, gpg_keys, following)
-    armored = encrypt(DATA, both, [gpg_keys.fingerprint,
-                                   following.fingerprint])
+    armored, _ = encrypt(DATA, both, [gpg_keys.fingerprint,
+                                      following.fingerprint])
     assert gpg_keys.decrypt(armored) == following.decrypt(armored) == DATA
-    armored = encrypt(DATA, both, [gpg_keys.fingerprint])
+    armored, _ = encrypt(DATA, both, [gpg_keys.fingerprint])
     assert gpg_keys.can_decrypt(armored)
     assert not following.can_decrypt(armored)
+
+
+def test_an_expired_key_is_skipped_while_another_is_valid(
+        gpg_keys, more_keys, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+    _, expired = more_keys
+    both = keyring(tmp_path, gpg_keys, expired)
+    armored, recipients = encrypt(DATA, both, [expired.fingerprint,
+                                               gpg_keys.fingerprint])
+    assert recipients == (gpg_keys.fingerprint,)
+    assert gpg_keys.decrypt(armored) == DATA
+    assert not expired.can_decrypt(armored)
+    warned = [r.getMessage() for r in caplog.records
+              if r.name.startswith("pyweb_popcon")]
+    assert len(warned) == 1
+    assert re.fullmatch(f"the server key {expired.fingerprint} expired on "
+                        f"2020-..-..: skipped, the report is encrypted to "
+                        f"{gpg_keys.fingerprint}", warned[0])
 
 
 def test_private_home_removed_and_no_agent_left(gpg_keys, tmp_path,

@@ -189,7 +189,7 @@ def test_with_noise_every_count_is_noised_and_consistent(store, tmp_path):
         (host(virt="container", age="1", pythons=("3.12",)), 100)])
     exact = aggregate.statistics(store.counts(K), K, "2026-11-28")
     runs = [aggregate.run(store, str(tmp_path / "www"), K,
-                          datetime.date(2026, 11, 28), "200"),
+                          datetime.date(2026, 11, 28), epsilon="200"),
             aggregate.publication(store, K, "2026-11-28", "200")]
     for stats in runs:
         assert stats["noise_epsilon"] == 200.0

@@ -1,0 +1,136 @@
+"""The kept daily history, as published files and as series over time.
+
+Every day aggregate keeps that day's stats.json as published (small counts
+already suppressed), and everything here is drawn from those snapshots
+alone: history.json and history.csv carry exactly the published numbers,
+and the trend charts can show nothing the day's tables did not.
+"""
+
+import csv
+import io
+import json
+
+from pyweb_popcon.server.store import OTHER
+
+LEADING = 5          # frameworks drawn as lines of their own
+LEADING_SERIES = 4   # version series drawn for each leading framework
+# Keys of a snapshot that are not tables of host counts.
+NOT_TABLES = ("generated", "hosts", "min_hosts", "frameworks")
+
+
+def buckets(table):
+    """[(label, hosts)] of a published table, in its order: a {bucket: n}
+    object or a [{"name" or "version": bucket, "hosts": n}] list."""
+    if isinstance(table, dict):
+        return [(str(b), n) for b, n in table.items() if type(n) is int]
+    found = []
+    for entry in table if isinstance(table, list) else ():
+        labels = [v for k, v in entry.items()
+                  if k != "hosts" and isinstance(v, str)]
+        if type(entry.get("hosts")) is int and len(labels) == 1:
+            found.append((labels[0], entry["hosts"]))
+    return found
+
+
+def tables(stats):
+    """{key: [(label, hosts)]} for the snapshot's tables other than the
+    frameworks, in the snapshot's order (whatever tables it has)."""
+    return {key: buckets(value) for key, value in stats.items()
+            if key not in NOT_TABLES and buckets(value)}
+
+
+def rows(stats):
+    """Every published number of one snapshot as (table, framework,
+    bucket, hosts) rows."""
+    out = [("hosts", "", "", stats["hosts"])]
+    for f in stats["frameworks"]:
+        out.append(("frameworks", f["name"], "", f["hosts"]))
+        if f.get("used") is not None:
+            out.append(("used", f["name"], "", f["used"]))
+        out += [("via", f["name"], b, n) for b, n in buckets(f["via"])]
+        out += [("versions", f["name"], b, n)
+                for b, n in buckets(f["versions"])]
+    for key, found in tables(stats).items():
+        out += [(key, "", b, n) for b, n in found]
+    return out
+
+
+def document(history):
+    """history.json: every daily snapshot, oldest first."""
+    return (json.dumps({"days": [stats for _, stats in history]},
+                       separators=(",", ":")) + "\n").encode()
+
+
+def csv_text(history):
+    """history.csv: one row per published number per day, ready for a
+    spreadsheet's pivot table."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("day", "table", "framework", "bucket", "hosts"))
+    for day, stats in history:
+        writer.writerows((day,) + row for row in rows(stats))
+    return out.getvalue().encode()
+
+
+def leading(stats, n=LEADING, with_versions=False):
+    """The names of the `n` frameworks with most hosts, "other" aside."""
+    return [f["name"] for f in stats["frameworks"]
+            if f["name"] != OTHER and (f["versions"] or not with_versions)
+            ][:n]
+
+
+def frameworks_over_time(history):
+    """(days, [(name, [hosts or None])]): all hosts, each leading
+    framework of the last day, and the rest summed as OTHER.
+
+    None is a day the framework was not published (under MIN_HOSTS, or
+    not yet reporting): a gap in a line, never a zero.
+    """
+    days = [day for day, _ in history]
+    names = leading(history[-1][1]) if history else []
+    lines = [("hosts", [s["hosts"] for _, s in history])]
+    lines += [(name, [_hosts(s, name) for _, s in history])
+              for name in names]
+    rest = [sum(f["hosts"] for f in s["frameworks"]
+                if f["name"] not in names) or None for _, s in history]
+    if any(rest):
+        lines.append((OTHER, rest))
+    return days, lines
+
+
+def _hosts(stats, name):
+    for f in stats["frameworks"]:
+        if f["name"] == name:
+            return f["hosts"]
+    return None
+
+
+def version_shares(history, name):
+    """(days, [(series, [% or None])]) of one framework: its leading
+    series on the last day, the rest as OTHER; each day's shares add up
+    to 100 (of the published version counts: a host with two series
+    counts in both)."""
+    last = _versions(history[-1][1], name) if history else {}
+    series = [v for v in sorted(last, key=lambda v: (v == OTHER, -last[v]))
+              if v != OTHER][:LEADING_SERIES]
+    days, lines = [], {s: [] for s in series + [OTHER]}
+    for day, stats in history:
+        counts = _versions(stats, name)
+        total = sum(counts.values())
+        if not total:
+            continue
+        days.append(day)
+        for s in series:
+            lines[s].append(100 * counts.get(s, 0) / total)
+        lines[OTHER].append(100 * sum(n for v, n in counts.items()
+                                      if v not in series) / total)
+    if not any(lines[OTHER]):
+        del lines[OTHER]
+    return days, list(lines.items())
+
+
+def _versions(stats, name):
+    for f in stats["frameworks"]:
+        if f["name"] == name:
+            return dict(buckets(f["versions"]))
+    return {}
