@@ -45,5 +45,4 @@ def options(conf, workers=None):
 
 
 def run(conf, workers=None):
-    app = receive.Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"])
-    _Gunicorn(app, options(conf, workers)).run()
+    _Gunicorn(receive.application(conf), options(conf, workers)).run()

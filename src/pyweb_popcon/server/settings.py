@@ -28,9 +28,23 @@ def host_port(text):
     return text
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def size(text):
+    """Bytes, with an optional K, M, G or T (powers of 1024): 512M."""
+    number, unit = text[:-1], text[-1:].upper()
+    if unit.isdigit():
+        number, unit = text, ""
+    if not number.isdigit() or unit not in _UNITS:
+        raise ValueError("expected a size in bytes, or with K, M, G or T "
+                         "(512M, 2G)")
+    return int(number) * _UNITS[unit]
+
+
 KEYS = {
     "SPOOL_DIR": Key("/var/spool/pyweb-popcon-server", absolute_path,
-                     "incoming/ and quarantine/ for submissions"),
+                     "incoming/, tmp/ and quarantine/ for submissions"),
     "STATE_DIR": Key("/var/lib/pyweb-popcon-server", absolute_path,
                      "the GnuPG home (gnupg/) and the SQLite database"),
     "DATABASE_URL": Key("", database_url,
@@ -42,6 +56,14 @@ KEYS = {
                        "forget hosts not heard from for this many days"),
     "MIN_HOSTS": Key("5", positive_int,
                      "smaller counts are folded into \"other\""),
+    "SPOOL_MAX_FILES": Key("100000", positive_int,
+                           "the receiver answers 503 while incoming/ holds "
+                           "this many submissions"),
+    "SPOOL_MAX_BYTES": Key("1G", size,
+                           "... or this many bytes (K, M, G: powers of "
+                           "1024)"),
+    "SPOOL_MIN_FREE": Key("1G", size,
+                          "... or its file system has less free space"),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
 }
