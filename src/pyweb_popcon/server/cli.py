@@ -145,7 +145,11 @@ def parser():
 
 # The user each command's unit runs as.  Run by root by hand, a command
 # becomes that user, so it leaves no root-owned database, spool or output
-# file behind that the units could no longer write.
+# file behind that the units could no longer write.  And whoever runs it,
+# it creates files with the units' UMask=, so a database (with its WAL and
+# SHM files, which SQLite gives the database's mode) is 0640 whatever the
+# umask of the shell it was started from.
+UMASK = 0o027
 RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
            "stats": settings.INGEST_USER}
@@ -173,6 +177,7 @@ def main(argv=None):
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)
         return os.EX_CONFIG
+    os.umask(UMASK)
     try:
         _as_unit_user(args.command)
         return COMMANDS[args.command](args, conf)
