@@ -21,13 +21,14 @@ logger = logging.getLogger(__name__)
 
 def _store(conf):
     from pyweb_popcon.server.store import Store
-    return Store(conf["DATABASE_URL"])
+    return Store(conf["DATABASE_URL"], conf.values.get(PASSWORD))
 
 
 def cmd_config(args, conf):
     """Print the effective configuration, defaults included."""
     for key, about in settings.KEYS.items():
-        print(f"{key}={quote(conf[key])}  # {about.doc}")
+        print(f"{key}={quote(settings.shown(key, conf[key]))}  "
+              f"# {about.doc}")
     return 0
 
 
@@ -150,6 +151,11 @@ def parser():
 # SHM files, which SQLite gives the database's mode) is 0640 whatever the
 # umask of the shell it was started from.
 UMASK = 0o027
+# Commands that never open the database, so never read its password: the
+# receiver above all.  The others find it in the configuration under
+# PASSWORD (not a key: no file can set it).
+NO_DATABASE = ("config", "keygen", "serve")
+PASSWORD = "database password"
 RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
            "stats": settings.INGEST_USER}
@@ -173,6 +179,9 @@ def main(argv=None):
     journal.setup(settings.IDENTIFIER, args.verbose)
     try:
         conf = settings.load(args.config)
+        if args.command not in NO_DATABASE:
+            # Before becoming the unit's user: a root-only file serves.
+            conf.values[PASSWORD] = settings.database_password(conf)
     except ConfigError as e:
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)

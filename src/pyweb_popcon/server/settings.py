@@ -2,6 +2,8 @@
 /etc/pyweb-popcon-server.conf.d/*.conf, in the client's syntax."""
 
 import os
+import re
+import stat
 
 from pyweb_popcon.common import conffile
 from pyweb_popcon.common.conffile import Key, absolute_path, positive_int
@@ -19,6 +21,10 @@ def database_url(text):
     if text.startswith("sqlite:///") and len(text) > len("sqlite:///"):
         return text
     raise ValueError("expected sqlite:///ABSOLUTE/PATH or postgresql://...")
+
+
+def optional_path(text):
+    return text and absolute_path(text)
 
 
 def host_port(text):
@@ -50,6 +56,9 @@ KEYS = {
     "DATABASE_URL": Key("", database_url,
                         "sqlite:///PATH or postgresql://...; empty for "
                         "STATE_DIR/popcon.sqlite3"),
+    "DATABASE_PASSWORD_FILE": Key("", optional_path,
+                                  "PostgreSQL's password, if it needs one: "
+                                  "a file others cannot read"),
     "OUTPUT_DIR": Key("/var/lib/pyweb-popcon-server/www", absolute_path,
                       "where aggregate writes the published files"),
     "EXPIRE_DAYS": Key("20", positive_int,
@@ -77,6 +86,49 @@ def load(path=CONFIG):
         conf.values["DATABASE_URL"] = "sqlite://" + os.path.join(
             conf.values["STATE_DIR"], "popcon.sqlite3")
     return conf
+
+
+# The name of the systemd credential (LoadCredential=) with the password.
+CREDENTIAL = "database-password"
+# As libpq reads a URL: the userinfo ends at the first "@" before any "/".
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*(@)|([?&]password=)[^&]*")
+
+
+def shown(key, value):
+    """A setting's value as `config` prints it: never a password."""
+    if key == "DATABASE_URL":
+        return _URL_PASSWORD.sub(
+            lambda m: f"{m[1] or m[3]}********{m[2] or ''}", value)
+    return value
+
+
+def database_password(conf):
+    """PostgreSQL's password: the systemd credential, else the file
+    DATABASE_PASSWORD_FILE; None when neither is given.  Read before a
+    command run by root becomes the unit's user, so a root-only file
+    serves commands run by hand."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    path = credentials and os.path.join(credentials, CREDENTIAL)
+    if not (path and os.path.exists(path)):
+        path = conf["DATABASE_PASSWORD_FILE"]
+        if not path:
+            return None
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            raise conffile.ConfigError(
+                f"DATABASE_PASSWORD_FILE {path}: {e.strerror}") from None
+        if mode & stat.S_IROTH:
+            raise conffile.ConfigError(
+                f"DATABASE_PASSWORD_FILE {path} is readable by everyone: "
+                f"chmod o-rwx {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise conffile.ConfigError(
+            f"{path}: cannot read the database password: "
+            f"{getattr(e, 'strerror', None) or e}") from None
 
 
 def gnupg_home(conf):

@@ -90,9 +90,10 @@ def series(version):
 
 
 class Store:
-    """A connection to the database named by a DATABASE_URL."""
+    """A connection to the database named by a DATABASE_URL (and, for a
+    PostgreSQL that asks for one, a password)."""
 
-    def __init__(self, url):
+    def __init__(self, url, password=None):
         self.url = url
         if url.startswith("sqlite://"):
             self.sqlite = True
@@ -111,7 +112,9 @@ class Store:
             import psycopg
             self.sqlite = False
             try:
-                self.conn = psycopg.connect(url, autocommit=True)
+                self.conn = psycopg.connect(
+                    url, autocommit=True,
+                    **({"password": password} if password else {}))
             except psycopg.Error as e:
                 raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
         self.migrate()
