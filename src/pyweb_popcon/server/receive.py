@@ -3,7 +3,8 @@
 It checks what it can without a key (method, type, size, OpenPGP armor),
 writes the body into SPOOL_DIR/tmp/, fsyncs it, renames it into
 SPOOL_DIR/incoming/ and only then answers 202 with a receipt.  While the
-spool is full (see spool.py) it answers 503 with Retry-After.  It never decrypts, never imports GnuPG, and never looks at
+spool is full (see spool.py), or cannot be written, it answers 503 with
+Retry-After.  It never decrypts, never imports GnuPG, and never looks at
 REMOTE_ADDR or forwarding headers, so there is no address to store or log.
 
 For gunicorn or any WSGI server:
@@ -14,6 +15,7 @@ import base64
 import binascii
 import http
 import json
+import logging
 import os
 import re
 import uuid
@@ -21,6 +23,8 @@ import uuid
 from pyweb_popcon import report
 from pyweb_popcon.common import files
 from pyweb_popcon.server import spool
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/pgp-encrypted"
 MAX_BODY = report.MAX_BYTES
@@ -125,7 +129,8 @@ class Receiver:
         try:
             files.write_atomic(os.path.join(self.incoming, receipt), body,
                                mode=0o640, tmp_dir=self.tmp)
-        except OSError:
+        except OSError as e:
+            logger.warning("cannot store a submission: %s", e)
             return _unavailable(start_response)
         self.gauge.add(len(body))
         return _json(start_response, 202, status="ok", receipt=receipt)
