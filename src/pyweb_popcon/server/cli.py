@@ -144,18 +144,18 @@ def parser():
     return p
 
 
-# The user each command's unit runs as.  Run by root by hand, a command
-# becomes that user, so it leaves no root-owned database, spool or output
-# file behind that the units could no longer write.  And whoever runs it,
-# it creates files with the units' UMask=, so a database (with its WAL and
-# SHM files, which SQLite gives the database's mode) is 0640 whatever the
-# umask of the shell it was started from.
+# Whoever runs a command, it creates files with the units' UMask=, so a
+# database (with its WAL and SHM files, which SQLite gives the database's
+# mode) is 0640 whatever the umask of the shell it was started from.
 UMASK = 0o027
 # Commands that never open the database, so never read its password: the
 # receiver above all.  The others find it in the configuration under
 # PASSWORD (not a key: no file can set it).
 NO_DATABASE = ("config", "keygen", "serve")
 PASSWORD = "database password"
+# The user each command's unit runs as.  Run by root by hand, a command
+# becomes that user, so it leaves no root-owned database, spool or output
+# file behind that the units could no longer write.
 RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
            "stats": settings.INGEST_USER}
