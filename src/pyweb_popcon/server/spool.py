@@ -49,22 +49,23 @@ class Gauge:
         self.added = (0, 0)        # files and bytes written since counting
         self.refusing = None
         self.sizes = {}            # name: size, of what the last count saw
+        self.total = 0             # their sum
 
     def count(self):
         """Count incoming/ and the free space now."""
         started = self.clock()
-        known, sizes = self.sizes, {}
-        for name in os.listdir(self.incoming):
-            size = known.get(name)
-            if size is None:
-                try:
-                    size = os.stat(os.path.join(self.incoming, name),
-                                   follow_symlinks=False).st_size
-                except FileNotFoundError:      # ingested meanwhile
-                    continue
-            sizes[name] = size
-        self.sizes = sizes
-        files, size = len(sizes), sum(sizes.values())
+        sizes, names = self.sizes, set(os.listdir(self.incoming))
+        # Set arithmetic, not a loop over every name: most are known.
+        for name in sizes.keys() - names:
+            self.total -= sizes.pop(name)
+        for name in names - sizes.keys():
+            try:
+                sizes[name] = os.stat(os.path.join(self.incoming, name),
+                                      follow_symlinks=False).st_size
+            except FileNotFoundError:      # ingested meanwhile
+                continue
+            self.total += sizes[name]
+        files, size = len(sizes), self.total
         fs = os.statvfs(self.incoming)
         inodes_ok = not fs.f_files or (fs.f_favail
                                        >= fs.f_files * MIN_FREE_INODES)
