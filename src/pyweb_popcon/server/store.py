@@ -109,7 +109,11 @@ class Store:
             # the 2 MB default cache would reread the same pages from disk.
             self.conn.execute("PRAGMA cache_size = -131072")
         else:
-            import psycopg
+            try:
+                import psycopg
+            except ImportError:
+                raise StoreError("DATABASE_URL names a PostgreSQL database: "
+                                 "install python3-psycopg") from None
             self.sqlite = False
             try:
                 self.conn = psycopg.connect(

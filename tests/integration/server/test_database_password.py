@@ -107,3 +107,13 @@ def test_config_never_prints_a_password(tmp_path, url):
     done = run(srv, "config")
     assert f'DATABASE_PASSWORD_FILE="{tmp_path}/pw"' in done.stdout
     assert "correct" not in done.stdout
+
+
+def test_without_psycopg_it_says_what_to_install(monkeypatch):
+    """A server-only install has no python3-psycopg unless asked for."""
+    import sys
+
+    from pyweb_popcon.server.store import Store, StoreError
+    monkeypatch.setitem(sys.modules, "psycopg", None)   # not installed
+    with pytest.raises(StoreError, match="install python3-psycopg"):
+        Store("postgresql:///popcon")
