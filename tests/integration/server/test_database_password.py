@@ -5,9 +5,11 @@ real throw-away PostgreSQL, with a role that must give its password."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
+from pyweb_popcon.server.store import Store, StoreError
 from server_fixtures import (ENV, PYTHON, Server, encryptor, make_report,
                              password_database)
 
@@ -111,9 +113,6 @@ def test_config_never_prints_a_password(tmp_path, url):
 
 def test_without_psycopg_it_says_what_to_install(monkeypatch):
     """A server-only install has no python3-psycopg unless asked for."""
-    import sys
-
-    from pyweb_popcon.server.store import Store, StoreError
     monkeypatch.setitem(sys.modules, "psycopg", None)   # not installed
     with pytest.raises(StoreError, match="install python3-psycopg"):
         Store("postgresql:///popcon")
