@@ -51,7 +51,7 @@ def test_full_by_files_then_room_again(tmp_path):
     waiting = [srv.drop(b"waiting") for _ in range(3)]
     body = encryptor().encrypt(make_report())
     with running_receiver(srv, tmp_path / "receiver.log") as base:
-        for _ in range(4):          # whichever worker takes it
+        for _ in range(6):          # whichever worker takes it
             refused(srv, base, body)
         for name in waiting:        # ingest catches up
             os.unlink(os.path.join(srv.incoming, name))
@@ -68,8 +68,9 @@ def test_full_by_files_then_room_again(tmp_path):
     assert temporaries(srv) == []
     with open(srv.log) as f:
         log = f.read()
-    assert "refusing submissions: 3 files in" in log
-    assert "taking submissions again" in log
+    # Said once per worker process (there are two), not per request; which
+    # worker takes which request is the kernel's choice.
+    assert 1 <= log.count("refusing submissions: 3 files in") <= 2
 
 
 def test_full_by_bytes(tmp_path):
