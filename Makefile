@@ -7,12 +7,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # What the tests and benchmarks need, from Debian's archive.
 TEST_DEPS := python3-packaging python3-pytest python3-pytest-timeout \
-	python3-hypothesis python3-venv python3-pip gnupg \
+	python3-hypothesis python3-numpy python3-venv python3-pip gnupg \
 	python3-gnupg python3-requests python3-socks python3-systemd openssl \
 	debhelper dh-python pybuild-plugin-pyproject po-debconf python3-all \
 	python3-setuptools lintian piuparts debootstrap systemd-container \
 	gunicorn python3-jinja2 python3-matplotlib python3-psycopg postgresql \
-	chromium wrk
+	chromium wrk nginx
 
 .PHONY: deps test check bench show demo deb lint system-test piuparts
 

@@ -128,7 +128,7 @@ def django_wheel():
 # -- the booted container -------------------------------------------------------
 
 class Container:
-    def __init__(self, tree, debs, wheel):
+    def __init__(self, tree, debs, wheel, nspawn_args=()):
         self.tree = tree
         self.console = open(tree + ".console", "w")
         self.nspawn = subprocess.Popen(
@@ -140,7 +140,8 @@ class Container:
              f"--bind-ro={debs}:/srv/debs",
              f"--bind-ro={os.path.dirname(wheel)}:/srv/wheels",
              f"--bind-ro={TOP}:/srv/src",
-             f"--bind={CACHE}/apt-archives:/var/cache/apt/archives"],
+             f"--bind={CACHE}/apt-archives:/var/cache/apt/archives",
+             *nspawn_args],
             env=env(), stdin=subprocess.DEVNULL, stdout=self.console,
             stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -218,15 +219,16 @@ class Container:
         self.console.close()
 
 
-def boot(debs, wheel):
-    """A fresh copy of the cached tree, booted; (container, its tree)."""
+def boot(debs, wheel, nspawn_args=()):
+    """A fresh copy of the cached tree, booted with these further options
+    of systemd-nspawn; (container, its tree)."""
     os.makedirs(os.path.join(CACHE, "apt-archives", "partial"), exist_ok=True)
     tree = tempfile.mkdtemp(prefix="pyweb-popcon-system.", dir="/var/tmp")
     os.rmdir(tree)
     run("cp", "-a", base_tree(), tree)
     log(f"fresh copy in {tree}")
     try:
-        return Container(tree, debs, wheel), tree
+        return Container(tree, debs, wheel, nspawn_args), tree
     except BaseException:
         shutil.rmtree(tree, ignore_errors=True)
         raise

@@ -2,12 +2,12 @@
 with a throw-away server key, the CLI run in this process, fast limits."""
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 
 import pytest
 
+from front import self_signed
 from pyweb_popcon.client import cli, hostid, state, upload
 from transport_servers import SubmitServer, free_port
 
@@ -91,15 +91,7 @@ def client(machine, gpg_keys, capsys, fast):
 def certificate(tmp_path_factory):
     """A self-signed certificate for popcon.test, localhost, 127.0.0.1:
     (certificate file, key file)."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = str(d / "cert.pem"), str(d / "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-keyout", key, "-out", cert, "-subj", "/CN=popcon.test",
-         "-addext", "subjectAltName=DNS:popcon.test,DNS:localhost,"
-         "IP:127.0.0.1"], check=True, capture_output=True)
-    return cert, key
+    return self_signed(str(tmp_path_factory.mktemp("tls")), "popcon.test")
 
 
 @pytest.fixture

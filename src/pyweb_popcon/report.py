@@ -9,6 +9,7 @@ with `pyweb-popcon show` are the bytes that are encrypted and sent.
 
 import datetime
 import functools
+import itertools
 import json
 import re
 import uuid
@@ -24,6 +25,11 @@ MAX_FRAMEWORKS = 256
 MAX_PYTHONS = 16
 MAX_ENVS = 100_000
 MAX_VERSION_LENGTH = 64
+# Limits of what parse reads at all: a report nests 3 deep and its largest
+# number has 6 digits.  Python's json recurses once per level and refuses
+# integers of more than 4,300 digits, each with an exception of its own.
+MAX_DEPTH = 16
+MAX_DIGITS = 20
 
 VIAS = ("deb", "pip", "venv")
 VIRTS = ("none", "vm", "container")
@@ -34,6 +40,12 @@ RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,31}")
 ARCH = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A JSON string, or an unterminated one up to the end: possessive, so each
+# character is looked at once whatever the input.
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
+_BRACKET = re.compile(r"[\[\]{}]")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 class ReportError(ValueError):
@@ -41,7 +53,8 @@ class ReportError(ValueError):
 
 
 class NotJSON(ReportError):
-    """A document that is not even UTF-8 JSON."""
+    """A document that is not even UTF-8 JSON, or not JSON parse reads:
+    nested deeper than MAX_DEPTH, numbers longer than MAX_DIGITS, NaN."""
 
 
 @dataclass(frozen=True)
@@ -128,21 +141,51 @@ def serialise(message):
 def parse(data):
     """A Report or Forget from bytes, or ReportError naming what is wrong.
 
-    Checked by hand rather than with a JSON Schema library: none is in the
-    dependencies, and the checks here are stricter (normalised versions,
-    catalogue names, lower-case UUIDs) and name the field in plain words.
+    Whatever the bytes, nothing else is raised, in time linear in their
+    length.  Checked by hand rather than with a JSON Schema library: none
+    is in the dependencies, and the checks here are stricter (normalised
+    versions, catalogue names, lower-case UUIDs) and name the field in
+    plain words.
     """
     if len(data) > MAX_BYTES:
         raise ReportError(f"document: {len(data)} bytes, over the "
                           f"{MAX_BYTES}-byte limit")
     try:
-        doc = json.loads(data.decode("utf-8"),
-                         object_pairs_hook=_no_duplicate_keys)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise NotJSON(f"document: not UTF-8 ({e.reason})") from None
+    # json recurses once per level: bound the depth first (counting is
+    # enough for most reports, too few brackets to nest deeply).
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _nesting(text)
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicate_keys,
+                         parse_int=_integer, parse_constant=_constant)
     except json.JSONDecodeError as e:
         raise NotJSON(f"document: not JSON ({e})") from None
     return from_dict(doc)
+
+
+def _nesting(text):
+    """Refuse JSON `text` nested deeper than MAX_DEPTH, in one pass."""
+    brackets = _BRACKET.findall(_STRING.sub("", text))
+    depth = max(itertools.accumulate(map(_NESTING.__getitem__, brackets)),
+                default=0)
+    if depth > MAX_DEPTH:
+        raise NotJSON(f"document: nested {depth} levels deep, more than "
+                      f"the {MAX_DEPTH} read")
+
+
+def _integer(text):
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise NotJSON(f"document: a number of {digits} digits, more than "
+                      f"the {MAX_DIGITS} read")
+    return int(text)
+
+
+def _constant(name):
+    raise NotJSON(f"document: not JSON ({name} is not a JSON number)")
 
 
 def from_dict(doc):
@@ -169,11 +212,21 @@ def from_dict(doc):
 
 
 def _no_duplicate_keys(pairs):
-    keys = [k for k, _ in pairs]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise ReportError(f"document: duplicate key {dupes[0]!r}")
-    return dict(pairs)
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            _require(key not in seen, "document",
+                     f"duplicate key {_shown(key)}")
+            seen.add(key)
+    return obj
+
+
+def _shown(value, limit=70):
+    """A value a client chose, as a message may show it: its repr (which
+    escapes what is not printable), cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _require(ok, where, what):
@@ -183,9 +236,10 @@ def _require(ok, where, what):
 
 def _keys(obj, expected, where):
     def path(key):
+        key = key if _KEY.fullmatch(key) else _shown(key)
         return key if where == "document" else f"{where}.{key}"
-    unknown = sorted(set(obj) - set(expected))
-    _require(not unknown, unknown and path(unknown[0]), "unknown key")
+    unknown = set(obj) - set(expected)
+    _require(not unknown, unknown and path(min(unknown)), "unknown key")
     missing = [k for k in expected if k not in obj]
     _require(not missing, missing and path(missing[0]), "missing")
 
@@ -201,14 +255,14 @@ def _string(value, where, max_length):
 def _match(pattern, value, where, what):
     _string(value, where, 64)
     _require(pattern.fullmatch(value) is not None, where,
-             f"{value!r} is not {what}")
+             f"{_shown(value)} is not {what}")
     return value
 
 
 def _format(doc):
     value = doc["format"]
     _require(type(value) is int and value == FORMAT, "format",
-             f"must be {FORMAT}, not {value!r}")
+             f"must be {FORMAT}, not {_shown(value)}")
 
 
 def _host_id(value):
@@ -217,7 +271,7 @@ def _host_id(value):
         ok = str(uuid.UUID(value)) == value
     except ValueError:
         ok = False
-    _require(ok, "host_id", f"{value!r} is not a lower-case UUID")
+    _require(ok, "host_id", f"{_shown(value)} is not a lower-case UUID")
     return value
 
 
@@ -226,20 +280,21 @@ def _date(value):
     try:
         datetime.date.fromisoformat(value)
     except ValueError:
-        raise ReportError(f"date: {value!r} is not a calendar date") from None
+        raise ReportError(f"date: {_shown(value)} is not a calendar "
+                          "date") from None
     return value
 
 
 def _version(value, where):
     _string(value, where, MAX_VERSION_LENGTH)
     _require(public_version(value) == value, where,
-             f"{value!r} is not a normalised PEP 440 public version")
+             f"{_shown(value)} is not a normalised PEP 440 public version")
     return value
 
 
 def _choice(value, choices, where):
     _require(value in choices if isinstance(value, str) else False, where,
-             f"{value!r} is not one of {', '.join(choices)}")
+             f"{_shown(value)} is not one of {', '.join(choices)}")
     return value
 
 

@@ -1,10 +1,14 @@
-"""The receiver under gunicorn: 2 KB submissions from 16 concurrent clients
-for 30 s on loopback, driven by wrk.  Prints requests per second and p99
-latency against the 1,000/s target, and checks that every acknowledged
-(202) submission is on disk.  The spool is never emptied, so the quota
-check runs against a spool of tens of thousands of files; on the spool
-left, its cost per request is compared with counting the spool for every
-request.  Run: make bench.
+"""The receiver under gunicorn, alone and behind the shipped nginx site:
+2 KB submissions from 16 concurrent keep-alive clients for 30 s each,
+driven by wrk, plain HTTP straight to gunicorn, then HTTPS through nginx
+to the same gunicorn, in the same run.  Every submission is fsync'd before
+its 202.  Prints requests per second and p99 latency of each, the ratios
+against the 1,000/s target and of the front against gunicorn alone (target:
+at least 0.5), and checks that every acknowledged (202) submission is on
+disk.  The spool is never emptied (its limits raised out of the way), so
+the receiver's quota check runs against a spool of tens of thousands of
+files; on the spool left, its cost per request is compared with counting
+the spool for every request.  Run: make bench.
 """
 
 import os
@@ -18,12 +22,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from front import NGINX, Nginx, self_signed  # noqa: E402
 from pyweb_popcon.server import spool  # noqa: E402
 from server_fixtures import ENV, PYTHON, Server, encryptor  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", 30))
 CLIENTS = 16
 TARGET = 1000
+FRONT_TARGET = 0.5
 
 LUA = """
 wrk.method = "POST"
@@ -50,7 +56,30 @@ def ms(text):
     return float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit]
 
 
-def quota_check(srv, files):
+def measure(label, url, script, srv, body):
+    """wrk against `url`; one line of figures; (rate, acknowledged ones
+    all on disk and whole)."""
+    before = set(srv.incoming_files())
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{SECONDS}s",
+         "--latency", "-s", script, url],
+        capture_output=True, text=True, check=True).stdout
+    requests = int(number(r"(\d+) requests in", out))
+    refused = int(number(r"Non-2xx or 3xx responses: (\d+)", out) or 0)
+    errors = number(r"(Socket errors: .*)", out)
+    rate = float(number(r"Requests/sec:\s+([\d.]+)", out))
+    p99 = ms(number(r"99%\s+(\S+)", out))
+    acknowledged = requests - refused
+    new = set(srv.incoming_files()) - before
+    whole = {os.path.getsize(os.path.join(srv.incoming, n))
+             for n in new} <= {len(body)}
+    print(f"{label}: {rate:.0f} requests/s, p99 {p99:.1f} ms, {refused} "
+          f"refused{', ' + errors if errors else ''}; acknowledged "
+          f"{acknowledged}, on disk {len(new)} (complete: {whole})")
+    return rate, len(new) >= acknowledged and whole
+
+
+def quota_check(srv):
     """The quota check per request as the receiver does it (a count at most
     every COUNT_EVERY s, stat()ing only files new to it), against counting
     the spool, a stat() per file, for every request."""
@@ -67,23 +96,27 @@ def quota_check(srv, files):
         calls += 1
     cached = (time.perf_counter() - start) / calls
     every = max(spool.COUNT_EVERY, again / spool.COUNT_SHARE)
-    print(f"quota check with {files} files in incoming/: {cached * 1e6:.1f} "
-          f"us per request (each process counts every {every:.1f} s: "
-          f"{full * 1e3:.0f} ms the first time, {again * 1e3:.0f} ms after), "
-          f"against {full * 1e3:.0f} ms counting for every request "
-          f"(ratio {full / cached:.0f}x)")
+    print(f"quota check with {gauge.counted[0]} files in incoming/: "
+          f"{cached * 1e6:.1f} us per request (each process counts every "
+          f"{every:.1f} s: {full * 1e3:.0f} ms the first time, "
+          f"{again * 1e3:.0f} ms after), against {full * 1e3:.0f} ms "
+          f"counting for every request (ratio {full / cached:.0f}x)")
 
 
 def main():
-    if not shutil.which("wrk", path=ENV["PATH"]):
-        sys.exit("bench_receiver needs Debian's wrk (apt-get install wrk)")
+    for tool in ("wrk", NGINX):
+        if not shutil.which(tool, path=ENV["PATH"]):
+            sys.exit(f"bench_receiver needs {tool} (make deps installs it)")
     top = tempfile.mkdtemp(prefix="bench-receiver-")
     try:
         srv = Server(top + "/srv")
+        with open(srv.conf, "a") as f:      # the spool is never emptied
+            f.write('SPOOL_MAX_FILES="100000000"\nSPOOL_MAX_BYTES="1T"\n')
         body = two_kb_submission()
         with open(top + "/body.asc", "wb") as f:
             f.write(body)
-        with open(top + "/post.lua", "w") as f:
+        script = top + "/post.lua"
+        with open(script, "w") as f:
             f.write(LUA % (top + "/body.asc"))
         with open(top + "/receiver.log", "wb") as log:
             receiver = subprocess.Popen(
@@ -92,32 +125,26 @@ def main():
                 stdin=subprocess.DEVNULL)
         try:
             subprocess.run(["sleep", "2"])
-            out = subprocess.run(
-                ["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{SECONDS}s",
-                 "--latency", "-s", top + "/post.lua",
-                 f"http://127.0.0.1:{srv.port}/submit"],
-                capture_output=True, text=True, check=True).stdout
+            print(f"{len(body)}-byte submissions, fsync'd, {CLIENTS} "
+                  f"keep-alive clients, {SECONDS} s each (wrk, nginx and "
+                  f"gunicorn sharing {len(os.sched_getaffinity(0))} cores)")
+            alone, ok_alone = measure(
+                "gunicorn alone (HTTP)", f"http://127.0.0.1:{srv.port}/submit",
+                script, srv, body)
+            with Nginx(top + "/nginx", f"127.0.0.1:{srv.port}", srv.output,
+                       *self_signed(top)) as nginx:
+                front, ok_front = measure(
+                    "through nginx (HTTPS)", nginx.url("/submit"), script,
+                    srv, body)
         finally:
             receiver.send_signal(signal.SIGINT)   # gunicorn's quick shutdown
             receiver.wait(30)
-        requests = int(number(r"(\d+) requests in", out))
-        refused = int(number(r"Non-2xx or 3xx responses: (\d+)", out) or 0)
-        rate = float(number(r"Requests/sec:\s+([\d.]+)", out))
-        p99 = ms(number(r"99%\s+(\S+)", out))
-        acknowledged = requests - refused
-        on_disk = srv.incoming_files()
-        sizes = {os.path.getsize(os.path.join(srv.incoming, n))
-                 for n in on_disk}
-        print(f"{len(body)}-byte submissions, {CLIENTS} clients, {SECONDS} s "
-              f"(wrk and gunicorn sharing {len(os.sched_getaffinity(0))} "
-              "cores)")
-        print(f"receiver: {rate:.0f} requests/s, p99 {p99:.1f} ms, "
-              f"{refused} refused")
-        print(f"ratio: {rate / TARGET:.2f}x the {TARGET}/s target")
-        print(f"acknowledged {acknowledged}, on disk {len(on_disk)} "
-              f"(complete: {sizes == {len(body)}})")
-        quota_check(srv, len(on_disk))
-        if len(on_disk) < acknowledged or sizes != {len(body)}:
+        quota_check(srv)
+        print(f"ratio: gunicorn alone {alone / TARGET:.2f}x the {TARGET}/s "
+              f"target; through nginx {front / TARGET:.2f}x; the front keeps "
+              f"{front / alone:.2f} of gunicorn alone (target at least "
+              f"{FRONT_TARGET})")
+        if not (ok_alone and ok_front):
             sys.exit("FAIL: an acknowledged submission is missing or short")
     finally:
         shutil.rmtree(top, ignore_errors=True)

@@ -18,6 +18,22 @@ pytestmark = skip_unless_able
 EXPOSURE = {"pyweb-popcon-collect.service": 1.0,
             "pyweb-popcon.service": 2.0}
 SERVER_EXPOSURE = 2.5
+# Other services' sockets under /run: a unit that reaches one can have that
+# service act for it (D-Bus; systemd-resolved's name lookups; userdb).
+DBUS = "/run/dbus/system_bus_socket"
+RESOLVED = "/run/systemd/resolve/io.systemd.Resolve"
+USERDB = "/run/systemd/userdb/io.systemd.Multiplexer"
+CONNECT = ("python3 -c 'import socket, sys; "
+           "socket.socket(socket.AF_UNIX).connect(sys.argv[1])'")
+
+
+def unreachable(*sockets):
+    """Probe lines that fail when any of `sockets` answers (D-Bus also
+    through busctl)."""
+    return "".join(f"if {CONNECT} {s} 2>/dev/null; then "
+                   f"echo reachable: {s}; exit 1; fi\n" for s in sockets) + (
+        "if busctl --system --no-pager list >/dev/null 2>&1; then "
+        "echo reachable: D-Bus; exit 1; fi\n")
 
 # -- the story -----------------------------------------------------------------
 
@@ -258,10 +274,12 @@ def test_units_in_the_booted_system(box):
            "test -d /var/lib/pyweb-popcon/outbox -o -d /var/lib/pyweb-popcon\n"
            "test -r /etc/pyweb-popcon.conf\n"
            "for p in /var/lib/dpkg/status /srv/app /etc/machine-id /home "
-           "/root /etc/passwd /var/log /var/spool/pyweb-popcon-server; do\n"
+           "/root /etc/passwd /var/log /var/spool/pyweb-popcon-server "
+           "/usr/local; do\n"
            "  if (test -f $p && test -r $p) || ls -A $p 2>/dev/null "
            "| grep -q .; then echo visible: $p; exit 1; fi\n"
            "done\n"
+           f"{unreachable(DBUS)}"
            "END\n"
            "cat > /usr/lib/pyweb-popcon-probe/collect <<'END'\n"
            "set -e\n"
@@ -272,6 +290,21 @@ def test_units_in_the_booted_system(box):
            "if python3 -c 'import socket; socket.create_connection("
            "(\"127.0.0.1\", 8080), 2)' 2>/dev/null; then echo network; exit 1;"
            " fi\n"
+           # Not even an IP socket, so not resolved's stub at 127.0.0.53.
+           "if python3 -c 'import socket; socket.socket(socket.AF_INET, "
+           "socket.SOCK_DGRAM)' 2>/dev/null; then echo IP socket; exit 1; fi\n"
+           f"{unreachable(DBUS, RESOLVED, USERDB)}"
+           # What it keeps of /run: the journal, and what says container.
+           "test -S /run/systemd/journal/socket\n"
+           "systemd-detect-virt --quiet --container\n"
+           "END\n"
+           f"cat > /usr/lib/pyweb-popcon-probe/listen.py <<'END'\n"
+           "import os, socket, time\n"
+           f"os.makedirs(os.path.dirname('{RESOLVED}'), exist_ok=True)\n"
+           "s = socket.socket(socket.AF_UNIX)\n"
+           f"s.bind('{RESOLVED}')\n"
+           "s.listen()\n"
+           "time.sleep(3600)\n"
            "END\n"
            "for u in upload:pyweb-popcon.service "
            "collect:pyweb-popcon-collect.service; do\n"
@@ -281,10 +314,35 @@ def test_units_in_the_booted_system(box):
            "-e '/^Requires=/d' /lib/systemd/system/$unit "
            "> /run/systemd/system/probe-$name.service\n"
            "done\n"
+           # The collect probe in a unit that does not hide /run: it must
+           # fail, or the probe proves nothing.
+           "sed -e '/^TemporaryFileSystem=\\/run/d' "
+           "-e '/^BindReadOnlyPaths=.*\\/run\\/systemd\\/journal/d' "
+           "/run/systemd/system/probe-collect.service "
+           "> /run/systemd/system/probe-collect-open.service\n"
            "systemctl daemon-reload\n"
+           # The sockets are there to reach: D-Bus in every booted system,
+           # and resolved's, when it is not installed, a stand-in.
+           f"made=; test -e {RESOLVED} || {{ made=1; systemd-run --quiet "
+           "--unit=probe-listen python3 /usr/lib/pyweb-popcon-probe/listen.py;"
+           " }\n"
+           f"for i in $(seq 100); do test -S {RESOLVED} && break; "
+           "sleep 0.1; done\n"
+           f"{CONNECT} {RESOLVED} && {CONNECT} {DBUS}\n"
+           "busctl --system --no-pager list >/dev/null\n"
            "rc=0; systemctl start probe-upload.service probe-collect.service"
            " || { rc=1; journalctl --no-pager -o cat -u probe-upload.service"
            " -u probe-collect.service | tail -n 20; }\n"
+           "if systemctl start probe-collect-open.service; then\n"
+           "  echo the probe finds nothing even with /run in view; rc=1\n"
+           "elif ! journalctl --no-pager -o cat -u probe-collect-open.service"
+           f" | grep -qx 'reachable: {DBUS}'; then\n"
+           "  echo the unhidden /run failed the probe for another reason; "
+           "rc=1\n"
+           "fi\n"
+           "if [ -n \"$made\" ]; then systemctl stop probe-listen.service; "
+           f"rm -f {RESOLVED}; rmdir $(dirname {RESOLVED}); fi\n"
+           "systemctl reset-failed 'probe-*' 2>/dev/null || true\n"
            "rm -rf /usr/lib/pyweb-popcon-probe "
            "/run/systemd/system/probe-*.service\n"
            "systemctl daemon-reload\n"

@@ -7,6 +7,8 @@ Three places, as dpkg and pip leave them:
 - virtual environments under the configured scan paths, found by their
   pyvenv.cfg.
 Only catalogue names are ever kept; everything else is skipped unread.
+Nothing below a SCAN_EXCLUDE directory is read, and with REPORT_USED=no
+no access time is looked at.
 """
 
 import glob
@@ -110,6 +112,36 @@ class AccessTimes:
             if st.st_atime >= self.since and st.st_atime_ns > st.st_ctime_ns:
                 return True
         return False
+
+
+# -- what the administrator keeps out ----------------------------------------------
+
+class Excluded:
+    """SCAN_EXCLUDE: directories the scan never enters, as a test on paths.
+
+    Paths are compared both as named and as their symbolic links resolve,
+    so an excluded directory reached by another name stays out.
+    """
+
+    def __init__(self, root, directories):
+        self.root = root
+        self.directories = set()
+        for directory in directories:
+            self.directories |= self._names(root.path(directory))
+
+    def _names(self, path):
+        """The system paths `path` (in the tree) stands for."""
+        names = {self.root.system_path(os.path.normpath(path))}
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self.root.top]) == self.root.top:
+            names.add(self.root.system_path(real))
+        return names
+
+    def __call__(self, path):
+        if not self.directories:
+            return False
+        return any(name == d or name.startswith(d.rstrip("/") + "/")
+                   for name in self._names(path) for d in self.directories)
 
 
 # -- the dpkg database ---------------------------------------------------------
@@ -220,13 +252,17 @@ def _metadata_version(path):
 
 # -- virtual environments ----------------------------------------------------------
 
-def find_venvs(top):
+def find_venvs(top, excluded):
     """Yield directories holding a pyvenv.cfg below `top`.
 
     Stays on top's filesystem, never follows symbolic links (so no loops),
-    does not look inside a venv for more venvs, and skips what it cannot
-    read with a debug message.
+    does not look inside a venv for more venvs, never enters a directory
+    `excluded` says no to, and skips what it cannot read with a debug
+    message.
     """
+    if excluded(top):
+        log.debug("skipping scan path %s: SCAN_EXCLUDE", top)
+        return
     try:
         device = os.stat(top).st_dev
     except OSError as e:
@@ -249,7 +285,8 @@ def find_venvs(top):
         for e in entries:
             try:
                 if (e.is_dir(follow_symlinks=False)
-                        and e.stat(follow_symlinks=False).st_dev == device):
+                        and e.stat(follow_symlinks=False).st_dev == device
+                        and not excluded(e.path)):
                     pending.append((e.path, depth + 1))
             except OSError as err:
                 log.debug("skipping %s: %s", e.path, err.strerror)
@@ -284,9 +321,27 @@ def _combine(votes):
 
 def scan(root, config):
     """(entries, dpkg architecture) for the machine under `root`."""
-    access = AccessTimes()
+    excluded = Excluded(root, config["SCAN_EXCLUDE"])
+    access = AccessTimes() if config["REPORT_USED"] else None
+
+    def used(site, modules):
+        if access is None or excluded(site):
+            return None
+        return access.used(site, modules)
+
+    def sites(base, pattern):
+        """Site directories `pattern` matches below `base`, not excluded,
+        found without listing an excluded directory on the way."""
+        if excluded(os.path.join(base, pattern.partition("*")[0]
+                                 .rpartition("/")[0])):
+            return []
+        return [p for p in sorted(glob.glob(os.path.join(glob.escape(base),
+                                                         pattern)))
+                if not excluded(p)]
+
     tally = Tally()
-    installed = dpkg_installed(root)
+    dpkg = not any(excluded(root.path(p)) for p in (DPKG_STATUS, DPKG_INFO))
+    installed = dpkg_installed(root) if dpkg else {}
     debian_site = root.path(DEBIAN_SITE)
 
     debs = [p for p in installed if p in catalogue.by_debian_package()]
@@ -295,28 +350,30 @@ def scan(root, config):
         version = pep440(upstream_version(installed[package][0]))
         if version:
             tally.add(framework, version, "deb",
-                      access.used(debian_site, framework.modules))
+                      used(debian_site, framework.modules))
 
+    # Unowned distributions in Debian's site are pip's; with the dpkg
+    # database excluded there is no telling whose they are: none count.
     owners = DpkgFiles(root, debs)
-    for framework, version, path in distributions(debian_site):
-        if not owners.owns(root.system_path(path)):
-            tally.add(framework, version, "pip",
-                      access.used(debian_site, framework.modules))
+    for site in [debian_site] if dpkg and not excluded(debian_site) else []:
+        for framework, version, path in distributions(site):
+            if not owners.owns(root.system_path(path)):
+                tally.add(framework, version, "pip",
+                          used(site, framework.modules))
 
-    for site in sorted(glob.glob(root.path(PIP_SITES))):
+    for site in sites(root.top, PIP_SITES.lstrip("/")):
         for framework, version, _ in distributions(site):
             tally.add(framework, version, "pip",
-                      access.used(site, framework.modules))
+                      used(site, framework.modules))
 
     if config["SCAN_VENVS"]:
         for scan_path in config["SCAN_PATHS"]:
-            for venv in find_venvs(root.path(scan_path)):
+            for venv in find_venvs(root.path(scan_path), excluded):
                 seen = set()    # one venv counts once, whatever its Pythons
-                for site in sorted(glob.glob(os.path.join(
-                        glob.escape(venv), VENV_SITES))):
+                for site in sites(venv, VENV_SITES):
                     for framework, version, _ in distributions(site):
                         if (framework.name, version) not in seen:
                             seen.add((framework.name, version))
                             tally.add(framework, version, "venv",
-                                      access.used(site, framework.modules))
+                                      used(site, framework.modules))
     return tally.entries(), installed.get("dpkg", ("", ""))[1]

@@ -8,9 +8,10 @@ import os
 import re
 from urllib.parse import urlsplit
 
+from pyweb_popcon import report
 from pyweb_popcon.common import conffile
 from pyweb_popcon.common.conffile import Key, absolute_path, absolute_paths, \
-    one_of, yes_no
+    one_of, positive_int, yes_no
 from pyweb_popcon.client import paths
 
 IDENTIFIER = "pyweb-popcon"        # in the journal: journalctl -t
@@ -39,9 +40,30 @@ def fingerprints(text):
     return prints
 
 
+# What the upload unit (systemd/pyweb-popcon.service) lets it read of the
+# system besides its own configuration: a CA file anywhere else would not
+# be there when the report is sent.
+CA_PLACES = ("/etc/ssl/", "/etc/pyweb-popcon.conf.d/", "/usr/share/")
+
+
+def ca_file(text):
+    """'' (the system's certificate authorities) or a file in CA_PLACES."""
+    if text == "":
+        return ""
+    if not os.path.normpath(absolute_path(text)).startswith(CA_PLACES):
+        raise ValueError(f"expected a file under {', '.join(CA_PLACES[:-1])}"
+                         f" or {CA_PLACES[-1]} "
+                         "(the upload unit sees nothing else of the system)")
+    return text
+
+
 KEYS = {
     "PARTICIPATE": Key("no", yes_no,
                        "yes to send a weekly report, no not to (debconf)"),
+    # 1 when unset: the only format there was before this was recorded.
+    "CONSENTED_FORMAT": Key("1", positive_int,
+                            "the report format PARTICIPATE agreed to "
+                            "(debconf)"),
     "SUBMIT_URL": Key("https://pyweb-popcon.debian.net/submit",
                       url("https", "http"), "where reports are sent"),
     "KEYRING": Key("/usr/share/pyweb-popcon/server-keys.asc", absolute_path,
@@ -50,11 +72,18 @@ KEYS = {
                             "fingerprints reports are encrypted to"),
     "HTTP_PROXY": Key("", url("http", "https", empty=True),
                       "proxy for submissions (else the environment's)"),
+    "CA_FILE": Key("", ca_file,
+                   "certificate authorities (PEM) trusted for an https "
+                   "SUBMIT_URL instead of the system's"),
     "USE_TOR": Key("no", one_of("no", "yes", "maybe"),
                    "send through Tor at 127.0.0.1:9050"),
     "SCAN_VENVS": Key("yes", yes_no, "look for virtual environments"),
     "SCAN_PATHS": Key("/srv /opt /var/www", absolute_paths,
                       "where to look for virtual environments"),
+    "SCAN_EXCLUDE": Key("", absolute_paths,
+                        "directories the scan never enters"),
+    "REPORT_USED": Key("yes", yes_no,
+                       "no sends \"used\": null (no access-time vote)"),
 }
 
 
@@ -78,4 +107,13 @@ def participation(config, environ=os.environ):
     if not config["PARTICIPATE"]:
         return False, (f"PARTICIPATE is no ({config.origins['PARTICIPATE']}); "
                        "dpkg-reconfigure pyweb-popcon changes it")
+    # Consent is to what a report sends: a wider one needs a yes of its own.
+    if config["CONSENTED_FORMAT"] < report.FORMAT:
+        return False, (
+            f"PARTICIPATE is yes, but for report format "
+            f"{config['CONSENTED_FORMAT']} "
+            f"({config.origins['CONSENTED_FORMAT']}), and this version sends "
+            f"format {report.FORMAT}: nothing is sent until "
+            "dpkg-reconfigure pyweb-popcon, which says what the report "
+            "holds now, is answered yes again")
     return True, f"PARTICIPATE is yes ({config.origins['PARTICIPATE']})"

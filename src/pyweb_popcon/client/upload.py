@@ -104,17 +104,29 @@ def route(config):
 
 # -- one message --------------------------------------------------------------
 
-def deliver(body, config):
-    """POST `body` to SUBMIT_URL: an Outcome within LIMITS.run seconds."""
+def trusted(root, config):
+    """requests' verify=: CA_FILE in `root`, else True (the system's)."""
+    return root.path(config["CA_FILE"]) if config["CA_FILE"] else True
+
+
+def deliver(body, config, verify=True):
+    """POST `body` to SUBMIT_URL: an Outcome within LIMITS.run seconds.
+    `verify`: the certificate authorities to trust, as trusted() says."""
     limits = LIMITS
     deadline = time.monotonic() + limits.run
     proxies, how = route(config)
     url = config["SUBMIT_URL"]
+    if verify is not True:
+        try:
+            open(verify, "rb").close()
+        except OSError as e:
+            return Outcome(TEMPORARY, f"cannot read CA_FILE {verify} (set in "
+                           f"{config.origins['CA_FILE']}): {e.strerror}")
     log.debug("sending %d bytes to %s %s", len(body), url, how)
     waits = list(limits.backoff)
     attempt = 1
     while True:
-        outcome = _attempt(url, body, proxies, limits, deadline)
+        outcome = _attempt(url, body, proxies, verify, limits, deadline)
         wait = waits.pop(0) if outcome.result == TEMPORARY and waits else None
         if wait is None or time.monotonic() + wait >= deadline:
             break
@@ -128,14 +140,15 @@ def deliver(body, config):
     return outcome
 
 
-def _attempt(url, body, proxies, limits, deadline):
+def _attempt(url, body, proxies, verify, limits, deadline):
     """One POST, given up after limits.attempt seconds or at the deadline."""
     reply = {}
 
     def post():
         try:
             with requests.post(url, data=body, headers=HEADERS,
-                               proxies=proxies, allow_redirects=False,
+                               proxies=proxies, verify=verify,
+                               allow_redirects=False,
                                timeout=(limits.connect, limits.read),
                                stream=True) as response:
                 reply["response"] = response, _read(response)
@@ -259,7 +272,7 @@ def send_pending(root, config, force=False):
     if not force and too_soon(root):
         return 0
     body, plaintext = state.read_pending(root)
-    outcome = deliver(body, config)
+    outcome = deliver(body, config, trusted(root, config))
     if outcome.result == SENT:
         state.sent(root, outcome.receipt, plaintext)
         state.discard(root)
@@ -277,7 +290,7 @@ def send_pending(root, config, force=False):
 
 def send_forget(root, config, body):
     """Deliver a forget message; on success start afresh.  The exit code."""
-    outcome = deliver(body, config)
+    outcome = deliver(body, config, trusted(root, config))
     if outcome.result != SENT:
         return _failure(root, outcome, "the host ID and the history are "
                         "unchanged: run forget again later")

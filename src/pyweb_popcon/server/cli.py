@@ -66,9 +66,11 @@ def cmd_ingest(args, conf):
         return os.EX_CONFIG
     with _store(conf) as store:
         summary = ingest.run(store, conf["SPOOL_DIR"], home,
-                             workers=args.workers)
+                             conf["GPG_TIMEOUT"], workers=args.workers)
     print(ingest.describe(summary))
-    return 0
+    # Not all placed (a gpg hung or was killed): the journal says why, and
+    # the unit fails, to run again on the files left.
+    return os.EX_TEMPFAIL if summary["left"] else 0
 
 
 def cmd_expire(args, conf):
@@ -86,8 +88,12 @@ def cmd_aggregate(args, conf):
     """Write stats.json, by_inst.txt, by_version.txt and index.html."""
     from pyweb_popcon.server import aggregate
     with _store(conf) as store:
-        stats = aggregate.run(store, conf["OUTPUT_DIR"], conf["MIN_HOSTS"])
-    print(f"{stats['hosts']} hosts; published in "
+        stats = aggregate.run(store, conf["OUTPUT_DIR"], conf["MIN_HOSTS"],
+                              epsilon=conf["NOISE_EPSILON"])
+    what = (f"{stats['hosts']} hosts" if stats["hosts"] is not None else
+            f"fewer than MIN_HOSTS ({conf['MIN_HOSTS']}) hosts, every figure "
+            "withheld")
+    print(f"{what}; published in "
           f"{os.path.join(conf['OUTPUT_DIR'], 'index.html')}")
     return 0
 
@@ -99,8 +105,8 @@ def cmd_stats(args, conf):
     from pyweb_popcon.server import aggregate
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     with _store(conf) as store:
-        stats = aggregate.statistics(store.counts(conf["MIN_HOSTS"]),
-                                     conf["MIN_HOSTS"], today)
+        stats = aggregate.publication(store, conf["MIN_HOSTS"], today,
+                                      conf["NOISE_EPSILON"])
     sys.stdout.write(aggregate.by_inst(stats))
     return 0
 

@@ -7,24 +7,57 @@ decrypting one small report, so a batch of files goes through a single
 happened to each file.  The plaintexts go to a private temporary directory
 that is removed when the batch is done.  The gpg command line is used
 directly: python-gnupg runs one process per message.
+
+Every gpg process runs under a time limit: one that hangs is killed with
+all it started, and a batch it did not finish is not judged at all.
 """
 
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 
 from pyweb_popcon import report
 from pyweb_popcon.server import ServerError
+from pyweb_popcon.server.receive import is_encrypted_message
 from pyweb_popcon.server.settings import INGEST_USER
 
 USER_ID = "pyweb-popcon server"
+# Listing, making or exporting the key, or stopping the agent, takes well
+# under a second.
+KEY_TIMEOUT = 120
+# The key ID of a hidden recipient (gpg --hidden-recipient).
+_HIDDEN = "0000000000000000"
+# Status keywords a signature brings (gpg --sign, --clearsign).
+_SIGNATURE = {"NEWSIG", "GOODSIG", "BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG",
+              "REVKEYSIG", "VALIDSIG"}
 
 
 class GPGError(ServerError):
-    """gpg could not make or export the key, or did not work at all (then
-    no file may be judged by its silence)."""
+    """gpg could not make or export the key, or did not finish its work
+    (then no file may be judged by its silence)."""
+
+
+def _run(argv, timeout):
+    """(exit status, stdout, stderr) of `argv`; the status is None when it
+    ran past `timeout` seconds and was killed, with everything it started
+    (its own session)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException as e:      # the time limit, or ^C: nothing stays
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        if not isinstance(e, subprocess.TimeoutExpired):
+            raise
+        return None, e.stdout or b"", e.stderr or b""
+    return proc.returncode, out, err
 
 
 class Outcome:
@@ -37,43 +70,88 @@ class Outcome:
 
 
 def _statuses(output):
-    """{input path: [status keywords and arguments]} from --status-fd."""
-    files, current = {}, None
+    """({input path: [status words]} of the files gpg finished, the path
+    it started but did not finish or None), from --status-fd."""
+    files, current, name = {}, None, None
     for line in output.decode("utf-8", "replace").splitlines():
         if not line.startswith("[GNUPG:] "):
             continue
         words = line[len("[GNUPG:] "):].split()
+        if not words:
+            continue
         if words[0] == "FILE_START":
-            current = files.setdefault(" ".join(words[2:]), [])
+            name, current = " ".join(words[2:]), []
         elif words[0] == "FILE_DONE":
+            if current is not None:
+                files[name] = current
             current = None
         elif current is not None:
             current.append(words)
-    return files
+    return files, (name if current is not None else None)
 
 
 def _judge(status, plain_path):
+    """The Outcome of a file gpg finished with `status`, its plaintext (if
+    any) in `plain_path`."""
     keywords = {w[0] for w in status}
-    if "DECRYPTION_OKAY" not in keywords:
-        # Addressed to keys, none of which is ours.
-        if "ENC_TO" in keywords and "DECRYPTION_KEY" not in keywords:
-            keys = " ".join(w[1] for w in status if w[0] == "ENC_TO")
+    if "DECRYPTION_OKAY" in keywords:
+        return _plaintext(plain_path)
+    if "NEED_PASSPHRASE_SYM" in keywords:
+        # Decrypting needs a passphrase, never given: no key is tried.
+        return Outcome(reason="symmetric",
+                       detail="encrypted with a passphrase, not to this "
+                              "server's key")
+    if "ENC_TO" in keywords:
+        keys = {w[1] for w in status if w[0] == "ENC_TO"}
+        if keys == {_HIDDEN}:
+            # gpg tries its own key on a hidden recipient: had it been
+            # this server's, the message would have decrypted.
             return Outcome(reason="wrong-key",
-                           detail=f"encrypted to {keys}, not to this "
-                                  "server's key")
-        what = " ".join(sorted(keywords)) or "no OpenPGP data"
+                           detail="encrypted to a hidden recipient, not to "
+                                  "this server's key")
+        # gpg considers a key of its own only for a session key addressed
+        # to it.
+        if "KEY_CONSIDERED" not in keywords:
+            return Outcome(reason="wrong-key",
+                           detail=f"encrypted to {' '.join(sorted(keys))}, "
+                                  "not to this server's key")
         return Outcome(reason="undecryptable",
-                       detail=f"gpg could not decrypt it ({what})")
+                       detail="encrypted to this server's key, but gpg "
+                              "could not decrypt it (damaged or cut short)")
+    if keywords & _SIGNATURE:
+        return Outcome(reason="signed",
+                       detail="signed but not encrypted")
+    if "PLAINTEXT" in keywords:
+        return Outcome(reason="not-encrypted",
+                       detail="OpenPGP data that is not encrypted")
+    if keywords <= {"NODATA"}:
+        if not os.access(plain_path + ".asc", os.R_OK):
+            return Outcome(reason="undecryptable",
+                           detail="ingest may not read it")
+        return Outcome(reason="not-openpgp",
+                       detail="no OpenPGP data in it")
+    return Outcome(reason="undecryptable",
+                   detail=f"gpg could not decrypt it ("
+                          f"{' '.join(sorted(keywords))})")
+
+
+_TOO_LARGE = Outcome(reason="too-large",
+                     detail=f"decrypts to more than {report.MAX_BYTES} bytes")
+
+
+def _plaintext(path):
     try:
-        with open(plain_path, "rb") as f:
+        with open(path, "rb") as f:
             # Written under a file-size limit of MAX_BYTES + 1: reading
             # that much shows whether there was more.
             plaintext = f.read(report.MAX_BYTES + 1)
     except FileNotFoundError:
         return Outcome(reason="undecryptable", detail="gpg wrote nothing")
     if len(plaintext) > report.MAX_BYTES:
-        return Outcome(reason="invalid-report",
-                       detail=f"plaintext over {report.MAX_BYTES} bytes")
+        return _TOO_LARGE
+    if is_encrypted_message(plaintext):
+        return Outcome(reason="nested",
+                       detail="decrypts to another encrypted message")
     return Outcome(plaintext=plaintext)
 
 
@@ -86,70 +164,100 @@ def in_memory():
     return None
 
 
-def decrypt_batch(gnupg_home, paths):
-    """[Outcome] for each of `paths`, in order, from one gpg process."""
+def decrypt_batch(gnupg_home, paths, timeout):
+    """[Outcome] for each of `paths`, in order.  One gpg process does them
+    all, unless a file makes it give up: that file is undecryptable and a
+    new process takes the rest.  Each may run `timeout` seconds; GPGError
+    when one is killed, or ends without saying what it did."""
     work = tempfile.mkdtemp(prefix="pyweb-popcon-ingest-", dir=in_memory())
     try:
         inputs = []
         for i, path in enumerate(paths):
-            # gpg names each output after its input without ".asc".
+            # gpg names each output after its input without ".asc", and
+            # sees only these names, never one a client could choose.
             link = os.path.join(work, f"{i}.asc")
             os.symlink(os.path.abspath(path), link)
             inputs.append(link)
-        # The file-size limit stops a compressed bomb from filling the disk;
-        # Python ignores SIGXFSZ, and gpg keeps that (restore_signals=False),
-        # so an oversized plaintext is a write error for that file alone.
-        proc = subprocess.run(
-            ["prlimit", f"--fsize={report.MAX_BYTES + 1}", "--",
-             "gpg", "--homedir", gnupg_home, "--batch", "--yes", "--no-tty",
-             "--quiet", "--status-fd", "1", "--pinentry-mode", "loopback",
-             "--passphrase", "", "--decrypt-files", *inputs],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, restore_signals=False, check=False)
-        statuses = _statuses(proc.stdout)
-        if inputs and not statuses:
-            # gpg did not even start on the files (not installed, killed,
-            # a broken home): judging them would quarantine good reports.
-            raise GPGError(f"gpg --decrypt-files processed none of "
-                           f"{len(inputs)} files (exit status "
-                           f"{proc.returncode})")
-        return [_judge(statuses.get(link, []), link[:-len(".asc")])
-                for link in inputs]
+        outcomes, pending = {}, inputs
+        while pending:
+            done, gave_up = _decrypt_files(gnupg_home, pending, timeout)
+            for link, status in done.items():
+                outcomes[link] = _judge(status, link[:-len(".asc")])
+            if gave_up:
+                link, outcome = gave_up
+                outcomes[link] = outcome
+            pending = [link for link in pending if link not in outcomes]
+        return [outcomes[link] for link in inputs]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _decrypt_files(gnupg_home, inputs, timeout):
+    """({input: status words} of the files finished, None or (the input
+    gpg gave up on, its Outcome)) from one `gpg --decrypt-files`."""
+    # The file-size limit stops a compressed bomb: gpg is killed by SIGXFSZ
+    # on writing one byte more than a report may have, instead of spending
+    # minutes decompressing what it can no longer write.  gpg takes the
+    # empty passphrase for none: a message encrypted with a passphrase
+    # fails at once, without deriving a key (with no passphrase at all gpg
+    # would end at the first such message).
+    status, out, err = _run(
+        ["prlimit", f"--fsize={report.MAX_BYTES + 1}", "--",
+         "gpg", "--homedir", gnupg_home, "--batch", "--yes", "--no-tty",
+         "--quiet", "--status-fd", "1", "--pinentry-mode", "loopback",
+         "--passphrase", "", "--decrypt-files", *inputs], timeout)
+    done, started = _statuses(out)
+    if len(done) == len(inputs):
+        return done, None
+    last = (err.decode("utf-8", "replace").strip().splitlines() or
+            [f"exit status {status}"])[-1]
+    if status == -signal.SIGXFSZ and started:
+        return done, (started, _TOO_LARGE)
+    if status is not None and status >= 0 and started:
+        return done, (started, Outcome(
+            reason="undecryptable", detail=f"gpg gave up on it ({last})"))
+    # Killed, hung, not installed, a broken home: judging the files it did
+    # not finish would quarantine good reports.
+    if status is None:
+        how = f"did not finish in {timeout} s and was killed"
+    elif status < 0:
+        how = f"was killed by {signal.Signals(-status).name}"
+    else:
+        how = f"exited with status {status} ({last})"
+    if started:
+        how += f" while on {os.path.basename(os.readlink(started))!r}"
+    raise GPGError(f"gpg --decrypt-files {how}, after finishing {len(done)} "
+                   f"of {len(inputs)} files")
+
+
 def stop_agent(gnupg_home):
     """End the gpg-agent the batches started: no daemon outlives a run."""
-    subprocess.run(["gpgconf", "--homedir", gnupg_home, "--kill",
-                    "gpg-agent"], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
+    _run(["gpgconf", "--homedir", gnupg_home, "--kill", "gpg-agent"],
+         KEY_TIMEOUT)
 
 
 # -- the key pair ------------------------------------------------------------
 
-def _gpg(home, *args, stdout=subprocess.PIPE):
-    proc = subprocess.run(
-        ["gpg", "--homedir", home, "--batch", "--no-tty", "--pinentry-mode",
-         "loopback", "--passphrase", "", *args],
-        stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
-        check=False)
-    if proc.returncode:
+def _gpg(home, *args, check=True):
+    argv = ["gpg", "--homedir", home, "--batch", "--no-tty",
+            "--pinentry-mode", "loopback", "--passphrase", "", *args]
+    status, out, err = _run(argv, KEY_TIMEOUT)
+    if status is None:
+        raise GPGError(f"gpg {args[0]} did not finish in {KEY_TIMEOUT} s "
+                       "and was killed")
+    if status and check:
         raise GPGError(f"gpg {args[0]} failed: "
-                       f"{proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout
+                       f"{err.decode(errors='replace').strip()}")
+    return out
 
 
 def fingerprint(home):
-    """The fingerprint of the secret key in `home`, or None."""
+    """The fingerprint of the secret key in `home`, or None; GPGError if
+    gpg did not answer in time."""
     if not os.path.isdir(home):
         return None
-    try:
-        listing = _gpg(home, "--with-colons", "--list-secret-keys")
-    except GPGError:
-        return None
-    for line in listing.decode().splitlines():
+    listing = _gpg(home, "--list-secret-keys", "--with-colons", check=False)
+    for line in listing.decode(errors="replace").splitlines():
         if line.startswith("fpr:"):
             return line.split(":")[9]
     return None

@@ -66,6 +66,15 @@ def is_armored_message(body):
                                 validate=True)
     except (binascii.Error, ValueError):
         return False
+    return _starts_with_session_key(data)
+
+
+def is_encrypted_message(data):
+    """True when `data` looks like an encrypted message, armored or not."""
+    return is_armored_message(data) or _starts_with_session_key(data)
+
+
+def _starts_with_session_key(data):
     if not data or not data[0] & 0x80:
         return False
     # New-format packets keep the tag in the low six bits, old-format

@@ -23,6 +23,18 @@ def database_url(text):
     raise ValueError("expected sqlite:///ABSOLUTE/PATH or postgresql://...")
 
 
+def epsilon(text):
+    """'' (no noise) or a positive decimal number."""
+    if text == "":
+        return text
+    whole, dot, fraction = text.partition(".")
+    if (not whole.isdigit() or (dot and not fraction.isdigit())
+            or not float(text) > 0):
+        raise ValueError("expected a positive decimal number such as 1 or "
+                         "0.5, or nothing for no noise")
+    return text
+
+
 def optional_path(text):
     return text and absolute_path(text)
 
@@ -65,6 +77,9 @@ KEYS = {
                        "forget hosts not heard from for this many days"),
     "MIN_HOSTS": Key("5", positive_int,
                      "smaller counts are folded into \"other\""),
+    "NOISE_EPSILON": Key("", epsilon,
+                         "differential privacy: noise on every published "
+                         "count; empty for none"),
     "SPOOL_MAX_FILES": Key("100000", positive_int,
                            "the receiver answers 503 while incoming/ holds "
                            "this many submissions"),
@@ -75,6 +90,9 @@ KEYS = {
                           "... or its file system has less free space"),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
+    "GPG_TIMEOUT": Key("300", positive_int,
+                       "seconds one gpg decrypting a batch may run before "
+                       "ingest kills it"),
 }
 
 

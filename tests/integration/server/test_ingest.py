@@ -28,9 +28,9 @@ def test_every_quarantine_reason(server):  # noqa: F811
     unknown_key["hostname"] = "secret"
     huge = b'{"format": 1, "pad": "' + b"x" * 70000 + b'"}'
     cases = {
-        "garbage": ("undecryptable", b"not openpgp at all\n"),
+        "garbage": ("not-openpgp", b"not openpgp at all\n"),
         "truncated": ("undecryptable", enc.encrypt(good)[:200]),
-        "unencrypted": ("undecryptable", subprocess.run(
+        "unencrypted": ("not-encrypted", subprocess.run(
             ["gpg", "--homedir", enc.home, "--batch", "--armor", "--store"],
             input=good, capture_output=True, check=True).stdout),
         "stranger": ("wrong-key", stranger().encrypt(good)),
@@ -38,27 +38,31 @@ def test_every_quarantine_reason(server):  # noqa: F811
         "latin1": ("invalid-json", enc.encrypt('{"é": 1}'.encode("latin-1"))),
         "unknownkey": ("invalid-report",
                        enc.encrypt(json.dumps(unknown_key).encode())),
-        "huge": ("invalid-report", enc.encrypt(huge)),
+        "huge": ("too-large", enc.encrypt(huge)),
+        "adirectory": ("not-a-file", None),
     }
     for name, (_, data) in cases.items():
-        server.drop(data, name=name)
+        if data is not None:
+            server.drop(data, name=name)
     ok = server.drop(enc.encrypt(good))
     server.drop(b"half written", name=".tmp-receiving")
     os.mkdir(os.path.join(server.incoming, "adirectory"))
     out = ingest(server)
-    assert out.strip() == ("1 ingested, 0 replaced, 0 forgotten, 0 outdated, "
-                           "8 quarantined (3 undecryptable, 1 wrong-key, "
-                           "2 invalid-json, 2 invalid-report)")
+    assert out.strip() == (
+        "1 ingested, 0 replaced, 0 forgotten, 0 outdated, 9 quarantined "
+        "(1 not-a-file, 1 not-openpgp, 1 not-encrypted, 1 wrong-key, "
+        "1 undecryptable, 1 too-large, 2 invalid-json, 1 invalid-report)")
     assert server.quarantined() == {n: r for n, (r, _) in cases.items()}
     for name, (_, data) in cases.items():
-        with open(os.path.join(server.quarantine, name), "rb") as f:
-            assert f.read() == data
+        if data is not None:
+            with open(os.path.join(server.quarantine, name), "rb") as f:
+                assert f.read() == data
+    assert os.path.isdir(os.path.join(server.quarantine, "adirectory"))
     with open(os.path.join(server.quarantine, "unknownkey.reason")) as f:
         reason = f.read()
     assert reason.startswith("invalid-report: ") and "hostname" in reason
     assert ok not in os.listdir(server.incoming)
-    assert sorted(os.listdir(server.incoming)) == [".tmp-receiving",
-                                                   "adirectory"]
+    assert os.listdir(server.incoming) == [".tmp-receiving"]
     with server.store() as store:
         assert store.counts(1)["hosts"] == 1
 

@@ -65,6 +65,12 @@ def test_dropins_override_in_name_order(machine):
     ('HTTP_PROXY="http://proxy:99999"', "HTTP_PROXY: expected a http or "
                                         "https URL"),
     ('SUBMIT_URL="https://x:port/"', "SUBMIT_URL: expected a https or http"),
+    ('CA_FILE="ca.pem"', "CA_FILE: expected an absolute path"),
+    ('CA_FILE="/root/ca.pem"', "CA_FILE: expected a file under /etc/ssl/, "
+                               "/etc/pyweb-popcon.conf.d/ or /usr/share/"),
+    ('CA_FILE="/usr/local/share/ca-certificates/ca.crt"',
+     "CA_FILE: expected a file under"),
+    ('CA_FILE="/etc/ssl/../shadow"', "CA_FILE: expected a file under"),
     ('SCAN_PATHS="srv"', "SCAN_PATHS: expected an absolute path"),
     ('KEY_FINGERPRINTS="DEADBEEF"', "KEY_FINGERPRINTS: 'DEADBEEF' is not a "
                                     "40-digit"),

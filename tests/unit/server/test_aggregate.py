@@ -61,6 +61,7 @@ def test_stats_json_shape_and_folding(store):
     assert stats["generated"] == "2026-11-28"
     assert stats["hosts"] == 36
     assert stats["min_hosts"] == K
+    assert stats["noise_epsilon"] is None
     names = [f["name"] for f in stats["frameworks"]]
     assert names == ["django", "flask", "other"]
     django, flask, other = stats["frameworks"]
@@ -68,22 +69,26 @@ def test_stats_json_shape_and_folding(store):
     assert django == {
         "name": "django", "hosts": 29, "used": 20,
         "via": {"deb": 20, "pip": 9, "venv": 6},
-        "versions": [{"version": "4.2", "hosts": 20},
-                     {"version": "3.2", "hosts": 6}]}   # 5.0 (3) folded, too small
+        # 5.0 (3 hosts) is folded, too small; 3.2 (6) is withheld too,
+        # or 29 - 20 - 6 would count the 3 hosts of 5.0.
+        "versions": [{"version": "4.2", "hosts": 20}]}
     assert flask == {"name": "flask", "hosts": 20, "used": 20,
                      "via": {"venv": 20}, "versions": [
                          {"version": "3.0", "hosts": 20}]}
     # sanic 2 + bottle 2 + falcon/tornado 3 distinct hosts = 7, not 10.
     assert other["hosts"] == 7 and other["used"] == 7
-    # deb: bottle 2 + tornado 3; pip (falcon 3) and venv (sanic 2) are
-    # each too small, together 5 distinct hosts.
-    assert other["via"] == {"deb": 5, "other": 5}
+    # deb: bottle 2 + tornado 3 = 5 and the other ways (falcon's pip 3,
+    # sanic's venv 2) 5: each leaves 2 of the 7 hosts beside it, and
+    # together they say 3 hosts have both.  Both are withheld.
+    assert other["via"] == {}
     assert other["versions"] == []
-    assert stats["os"] == [{"name": "Debian 12", "hosts": 33}]
+    # Debian 12: 33 of 36 would say 3 hosts run something else; folding it
+    # into "other" leaves nothing to show.  Likewise virtualisation.
+    assert stats["os"] == []
     assert stats["pythons"] == [{"version": "3.11", "hosts": 23},
                                 {"version": "3.12", "hosts": 7},
                                 {"version": "3.9", "hosts": 6}]
-    assert stats["virt"] == {"none": 33}
+    assert stats["virt"] == {}
     assert stats["age"] == {"25+": 36}
 
 
@@ -128,8 +133,7 @@ def test_outputs_written(store, tmp_path):
                 (out / "by_version.txt").read_text().splitlines()
                 if not line.startswith("#")]
     assert versions == [["1", "django", "4.2", "20"],
-                        ["2", "flask", "3.0", "20"],
-                        ["3", "django", "3.2", "6"]]
+                        ["2", "flask", "3.0", "20"]]
     html = (out / "index.html").read_text()
     for chart in ("frameworks.svg", "versions.svg", "via.svg", "used.svg",
                   "history.svg"):
@@ -150,9 +154,16 @@ def test_page_escapes_what_it_shows(store, tmp_path):
     assert "<script>x" not in html and "&lt;script&gt;" in html
 
 
-def test_empty_database_publishes_zero(store, tmp_path):
-    stats = aggregate.run(store, str(tmp_path / "www"), K,
-                          datetime.date(2026, 11, 28))
-    assert stats["hosts"] == 0 and stats["frameworks"] == []
-    assert re.search(r"Total\s+0", (tmp_path / "www" / "by_inst.txt")
-                     .read_text())
+def test_under_min_hosts_publishes_no_figure(store, tmp_path):
+    """Not even the total: an empty database, and one with K - 1 hosts."""
+    for day, hosts in ((27, 0), (28, K - 1)):
+        add(store, hosts - len(store.query("SELECT host_id FROM hosts")),
+            [("django", "4.2.11", "deb", True)])
+        stats = aggregate.run(store, str(tmp_path / "www"), K,
+                              datetime.date(2026, 11, day))
+        assert stats["hosts"] is None and stats["frameworks"] == []
+        assert stats["os"] == stats["pythons"] == []
+        assert stats["virt"] == stats["age"] == {}
+        assert re.search(r"Total\s+-", (tmp_path / "www" / "by_inst.txt")
+                         .read_text())
+    assert store.history() == []
