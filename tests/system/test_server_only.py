@@ -101,6 +101,10 @@ def test_server_only_install(box):
            "mkdir -m 700 /root/enc\n"
            "gpg --homedir /root/enc --batch --quiet --import /root/server.asc")
     box.sh("cat > /root/post.py", input=POST)
+    # One or two hosts here: publish them.
+    box.sh("mkdir -p /etc/pyweb-popcon-server.conf.d\n"
+           "echo 'MIN_HOSTS=\"1\"' "
+           ">/etc/pyweb-popcon-server.conf.d/system-test.conf")
     assert box.out("stat -c '%a %U %G' /var/lib/pyweb-popcon-server/gnupg "
                    f"{SPOOL}/tmp {SPOOL}/incoming").split("\n")[:3] == [
         "700 pyweb-popcon-ingest pyweb-popcon-ingest",
