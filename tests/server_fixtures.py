@@ -34,6 +34,7 @@ PYTHON = "/usr/bin/python3"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 ENV = dict(os.environ, PATH="/usr/sbin:/usr/bin:/sbin:/bin", PYTHONPATH=SRC)
 BACKENDS = ("sqlite", "postgresql")
+PASSWORD_ROLE = "ppc_password"
 
 
 def _scratch(prefix):
@@ -156,6 +157,13 @@ def postgres():
                     "--auth=trust", "--no-sync", "-E", "UTF8"],
                    check=True, capture_output=True, cwd=top, env=env,
                    stdin=subprocess.DEVNULL, **as_user)
+    # One role must give its password (DATABASE_PASSWORD_FILE's tests);
+    # every other one is trusted.
+    hba = os.path.join(data, "pg_hba.conf")
+    with open(hba) as f:
+        rules = f.read()
+    with open(hba, "w") as f:
+        f.write(f"local all {PASSWORD_ROLE} scram-sha-256\n{rules}")
     port = free_port()
     server = subprocess.Popen(
         [f"{PG_BIN}/postgres", "-D", data, "-k", sock, "-h", "", "-p",
@@ -177,7 +185,7 @@ def postgres():
     return sock, port
 
 
-def new_postgres_database():
+def new_postgres_database(owner="popcon"):
     """The URL of a new, empty database in the throw-away cluster."""
     import psycopg
     sock, port = postgres()
@@ -186,11 +194,27 @@ def new_postgres_database():
         try:
             with psycopg.connect(f"postgresql://popcon@/postgres?host={sock}"
                                  f"&port={port}", autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {name}")
+                conn.execute(f"CREATE DATABASE {name} OWNER {owner}")
             break
         except psycopg.OperationalError:
             time.sleep(0.2)
-    return f"postgresql://popcon@/{name}?host={sock}&port={port}"
+    return f"postgresql://{owner}@/{name}?host={sock}&port={port}"
+
+
+def password_database(password):
+    """The URL (without the password) of a new, empty database owned by
+    PASSWORD_ROLE, whose password becomes `password`."""
+    import psycopg
+    sock, port = postgres()
+    with psycopg.connect(f"postgresql://popcon@/postgres?host={sock}"
+                         f"&port={port}", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                            (PASSWORD_ROLE,)).fetchall():
+            conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN")
+        conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            psycopg.sql.Identifier(PASSWORD_ROLE),
+            psycopg.sql.Literal(password)))
+    return new_postgres_database(owner=PASSWORD_ROLE)
 
 
 def database_url(backend, directory):

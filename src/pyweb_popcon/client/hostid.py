@@ -7,6 +7,7 @@ Made on first use by a command allowed to write state, kept mode 0600 in
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -52,8 +53,9 @@ def read(root):
     """The current host ID, or HostIDError saying why there is none."""
     path = root.path(HOST_ID)
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        # Never through a link planted in the state directory.
+        with files.Directory.open(root.path(STATE_DIR)) as state:
+            doc = json.loads(state.read(os.path.basename(HOST_ID)))
         found = HostID(str(uuid.UUID(doc["host_id"])), float(doc["created"]),
                        str(doc["machine"]))
     except FileNotFoundError:
@@ -84,6 +86,7 @@ def ensure(root):
 def renew(root):
     """Make and store a new random host ID."""
     new = HostID(str(uuid.uuid4()), time.time(), _machine(root))
-    files.write_atomic(root.path(HOST_ID), json.dumps(new.__dict__).encode(),
-                       mode=0o600)
+    with files.Directory.open(root.path(STATE_DIR), create=True) as state:
+        state.write(os.path.basename(HOST_ID),
+                    json.dumps(new.__dict__).encode(), mode=0o600)
     return new

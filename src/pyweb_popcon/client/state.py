@@ -74,28 +74,52 @@ def outbox(root):
                    root.path(OUTBOX + "/report.json"))
 
 
+def _state_dir(root, create=False):
+    """The state directory, open (see files.Directory: nothing in it is
+    followed when it is a link, whoever put it there)."""
+    return files.Directory.open(root.path(STATE_DIR), create=create)
+
+
+@contextlib.contextmanager
+def _below(root, name, create=False):
+    """A directory in the state directory (outbox/, history/), open."""
+    with _state_dir(root, create) as top, top.sub(name, create) as below:
+        yield below
+
+
 def put(root, plaintext, ciphertext):
     """Make this report the one waiting; it replaces any older one."""
-    box = outbox(root)
-    # Plain text first: upload takes the ciphertext as the sign of a report.
-    files.write_atomic(box.plaintext, plaintext, mode=PRIVATE)
-    files.write_atomic(box.ciphertext, ciphertext, mode=PRIVATE)
+    with _below(root, "outbox", create=True) as box:
+        # Plain text first: upload takes the ciphertext as the sign of a
+        # report.
+        box.write("report.json", plaintext, mode=PRIVATE)
+        box.write("report.asc", ciphertext, mode=PRIVATE)
 
 
 def pending(root):
     """The waiting report's Pending, or None when the outbox is empty."""
-    box = outbox(root)
-    return box if os.path.exists(box.ciphertext) else None
+    try:
+        with _below(root, "outbox") as box:
+            waiting = box.is_file("report.asc")
+    except FileNotFoundError:
+        return None
+    return outbox(root) if waiting else None
+
+
+def read_pending(root):
+    """(ciphertext, plaintext) of the waiting report."""
+    with _below(root, "outbox") as box:
+        return box.read("report.asc"), box.read("report.json")
 
 
 def discard(root):
     """Empty the outbox."""
-    box = outbox(root)
-    for path in (box.ciphertext, box.plaintext):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    try:
+        with _below(root, "outbox") as box:
+            box.unlink("report.asc")
+            box.unlink("report.json")
+    except FileNotFoundError:
+        pass
 
 
 # -- state.json and the history -----------------------------------------------
@@ -121,23 +145,27 @@ def load(root):
     """The saved State; an empty one when there is none, or it is damaged."""
     path = root.path(STATE)
     try:
-        with open(path, encoding="utf-8") as f:
-            st = State(**json.load(f))
+        with _state_dir(root) as top:
+            st = State(**json.loads(top.read("state.json")))
         st.next_allowed()               # its dates must read back, too
         return st
     except FileNotFoundError:
         return State()
-    except (ValueError, TypeError, AttributeError) as e:
+    except PermissionError:
+        raise
+    except (OSError, ValueError, TypeError, AttributeError) as e:
         # Starting afresh loses only the throttle and the history index;
-        # failing every run from now on would be worse.
+        # failing every run from now on would be worse.  (A link is
+        # damage too: it is replaced, never followed.)
         log.warning("%s is damaged (%s); starting afresh", path, e)
         return State()
 
 
 def save(root, st):
-    files.write_atomic(root.path(STATE),
-                       (json.dumps(asdict(st), indent=2) + "\n").encode(),
-                       mode=PRIVATE)
+    with _state_dir(root, create=True) as top:
+        top.write("state.json",
+                  (json.dumps(asdict(st), indent=2) + "\n").encode(),
+                  mode=PRIVATE)
 
 
 def attempted(root, result):
@@ -152,8 +180,8 @@ def sent(root, receipt, report):
     st = load(root)
     moment = now()
     name = moment.strftime("%Y%m%dT%H%M%S.%fZ.json")
-    files.write_atomic(os.path.join(root.path(HISTORY), name), report,
-                       mode=PRIVATE)
+    with _below(root, "history", create=True) as history:
+        history.write(name, report, mode=PRIVATE)
     st.last_attempt = st.last_success = stamp(moment)
     st.result, st.receipt = "sent", receipt
     st.history = [{"sent": stamp(moment), "receipt": receipt, "file": name}] \
@@ -172,15 +200,15 @@ def forgotten(root, receipt):
 def _prune(root, keep):
     """Remove history copies that the index no longer lists."""
     try:
-        names = os.listdir(root.path(HISTORY))
+        with _below(root, "history") as history:
+            for name in history.names():
+                if name not in keep:
+                    history.unlink(name)
     except FileNotFoundError:
         return
-    for name in names:
-        if name not in keep:
-            os.unlink(os.path.join(root.path(HISTORY), name))
 
 
 def history_copy(root, entry):
     """The bytes of a report in the history."""
-    with open(os.path.join(root.path(HISTORY), entry["file"]), "rb") as f:
-        return f.read()
+    with _below(root, "history") as history:
+        return history.read(entry["file"])

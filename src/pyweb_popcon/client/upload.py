@@ -266,16 +266,12 @@ def too_soon(root):
 
 def send_pending(root, config, force=False):
     """Send the report waiting in the outbox; the exit code."""
-    box = state.pending(root)
-    if box is None:
+    if state.pending(root) is None:
         log.info("nothing to send: the outbox is empty")
         return 0
     if not force and too_soon(root):
         return 0
-    with open(box.ciphertext, "rb") as f:
-        body = f.read()
-    with open(box.plaintext, "rb") as f:
-        plaintext = f.read()
+    body, plaintext = state.read_pending(root)
     outcome = deliver(body, config, trusted(root, config))
     if outcome.result == SENT:
         state.sent(root, outcome.receipt, plaintext)

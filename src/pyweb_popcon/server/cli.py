@@ -57,13 +57,14 @@ def _no_ingest(conf):
 
 def _store(conf):
     from pyweb_popcon.server.store import Store
-    return Store(conf["DATABASE_URL"])
+    return Store(conf["DATABASE_URL"], conf.values.get(PASSWORD))
 
 
 def cmd_config(args, conf):
     """Print the effective configuration, defaults included."""
     for key, about in settings.KEYS.items():
-        print(f"{key}={quote(conf[key])}  # {about.doc}")
+        print(f"{key}={quote(settings.shown(key, conf[key]))}  "
+              f"# {about.doc}")
     return 0
 
 
@@ -277,6 +278,15 @@ def parser():
     return p
 
 
+# Whoever runs a command, it creates files with the units' UMask=, so a
+# database (with its WAL and SHM files, which SQLite gives the database's
+# mode) is 0640 whatever the umask of the shell it was started from.
+UMASK = 0o027
+# Commands that never open the database, so never read its password: the
+# receiver above all.  The others find it in the configuration under
+# PASSWORD (not a key: no file can set it).
+NO_DATABASE = ("config", "keygen", "serve")
+PASSWORD = "database password"
 # The user each command's unit runs as.  Run by root by hand, a command
 # becomes that user, so it leaves no root-owned database, spool or output
 # file behind that the units could no longer write.
@@ -304,10 +314,14 @@ def main(argv=None):
     journal.setup(settings.IDENTIFIER, args.verbose)
     try:
         conf = settings.load(args.config)
+        if args.command not in NO_DATABASE:
+            # Before becoming the unit's user: a root-only file serves.
+            conf.values[PASSWORD] = settings.database_password(conf)
     except ConfigError as e:
         print(f"pyweb-popcon-server: configuration error: {e}",
               file=sys.stderr)
         return os.EX_CONFIG
+    os.umask(UMASK)
     try:
         _as_unit_user(args.command)
         return COMMANDS[args.command](args, conf)

@@ -1,4 +1,5 @@
-"""Expiry: forget hosts, and quarantined files, older than EXPIRE_DAYS.
+"""Expiry: forget hosts, and quarantined files, older than EXPIRE_DAYS;
+and delete temporary files in the spool that no writer is left for.
 
 A host is gone once its newest message is `days` days old or older: with
 the default, a machine that stopped reporting is forgotten 20 days after
@@ -9,6 +10,7 @@ import logging
 import os
 import time
 
+from pyweb_popcon.server import spool
 from pyweb_popcon.server.progress import bar
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,8 @@ DAY_NS = 86_400 * 10**9
 
 def run(store, spool_dir, days, now_ns=None):
     """(hosts, quarantined files) deleted."""
-    cutoff = (now_ns if now_ns is not None else time.time_ns()) - days * DAY_NS
+    now_ns = now_ns if now_ns is not None else time.time_ns()
+    cutoff = now_ns - days * DAY_NS
     # Received exactly `days` ago counts as old: < cutoff + 1.
     with bar(0, "host", "expire") as shown:
         def advance(done, total):
@@ -43,4 +46,9 @@ def run(store, spool_dir, days, now_ns=None):
             continue
     logger.info("expire: %d hosts and %d quarantined submissions older than "
                 "%d days deleted", hosts, removed, days)
+    stale = spool.remove_stale(spool_dir, now_ns / 1e9)
+    if stale:
+        logger.info("expire: %d temporary files older than %d s deleted "
+                    "from the spool (writers killed mid-write)", stale,
+                    spool.STALE_SECONDS)
     return hosts, removed

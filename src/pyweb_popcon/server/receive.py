@@ -1,8 +1,10 @@
 """The receiver: a plain WSGI application that spools ciphertext.
 
 It checks what it can without a key (method, type, size, OpenPGP armor),
-writes the body atomically into SPOOL_DIR/incoming/ and answers 202 with
-a receipt.  It never decrypts, never imports GnuPG, and never looks at
+writes the body into SPOOL_DIR/tmp/, fsyncs it, renames it into
+SPOOL_DIR/incoming/ and only then answers 202 with a receipt.  While the
+spool is full (see spool.py), or cannot be written, it answers 503 with
+Retry-After.  It never decrypts, never imports GnuPG, and never looks at
 REMOTE_ADDR or forwarding headers, so there is no address to store or log.
 
 For gunicorn or any WSGI server:
@@ -13,15 +15,22 @@ import base64
 import binascii
 import http
 import json
+import logging
 import os
 import re
 import uuid
 
 from pyweb_popcon import report
 from pyweb_popcon.common import files
+from pyweb_popcon.server import spool
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/pgp-encrypted"
 MAX_BODY = report.MAX_BYTES
+# What a client is told to wait when the spool is full: ingest catching up
+# takes minutes, an administrator freeing space longer.
+RETRY_AFTER = 600
 
 # Files aggregate publishes; nothing else under OUTPUT_DIR is served.
 _PUBLISHED = re.compile(r"[a-z0-9_][a-z0-9_-]*\.(html|json|txt|svg|csv)")
@@ -78,9 +87,11 @@ def _starts_with_session_key(data):
 class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
 
-    def __init__(self, spool_dir, output_dir):
-        self.incoming = os.path.join(spool_dir, "incoming")
+    def __init__(self, spool_dir, output_dir, gauge):
+        self.incoming = os.path.join(spool_dir, spool.INCOMING)
+        self.tmp = os.path.join(spool_dir, spool.TMP)
         self.output_dir = output_dir
+        self.gauge = gauge
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -109,6 +120,12 @@ class Receiver:
         if length > MAX_BODY:
             return _json(start_response, 413,
                          error=f"at most {MAX_BODY} bytes")
+        try:
+            full = self.gauge.full()
+        except OSError:         # no incoming/ to count: nowhere to write
+            full = True
+        if full:
+            return _unavailable(start_response)
         # Bounded even without a Content-Length (chunked): one byte more
         # than allowed is enough to know it is too much.
         body = environ["wsgi.input"].read(MAX_BODY + 1)
@@ -121,10 +138,11 @@ class Receiver:
         receipt = uuid.uuid4().hex
         try:
             files.write_atomic(os.path.join(self.incoming, receipt), body,
-                               mode=0o640)
-        except OSError:
-            return _json(start_response, 503,
-                         error="cannot store submissions now; try later")
+                               mode=0o640, tmp_dir=self.tmp)
+        except OSError as e:
+            logger.warning("cannot store a submission: %s", e)
+            return _unavailable(start_response)
+        self.gauge.add(len(body))
         return _json(start_response, 202, status="ok", receipt=receipt)
 
     def published(self, path, start_response):
@@ -142,6 +160,12 @@ class Receiver:
         return [data]
 
 
+def _unavailable(start_response):
+    return _json(start_response, 503,
+                 error="cannot store submissions now; try later",
+                 headers=[("Retry-After", str(RETRY_AFTER))])
+
+
 def _json(start_response, code, headers=(), **body):
     data = (json.dumps(body) + "\n").encode()
     start_response(f"{code} {http.HTTPStatus(code).phrase}",
@@ -150,8 +174,14 @@ def _json(start_response, code, headers=(), **body):
     return [data]
 
 
+def application(conf):
+    """The Receiver for a loaded configuration."""
+    return Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"], spool.Gauge(
+        conf["SPOOL_DIR"], conf["SPOOL_MAX_FILES"], conf["SPOOL_MAX_BYTES"],
+        conf["SPOOL_MIN_FREE"]))
+
+
 def from_config(path=None):
     """The application for the configuration file at `path`."""
     from pyweb_popcon.server import settings
-    conf = settings.load(path or settings.CONFIG)
-    return Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"])
+    return application(settings.load(path or settings.CONFIG))

@@ -78,5 +78,4 @@ def run(conf, workers=None):
             "/etc/nginx/sites-available/pyweb-popcon-server), which holds "
             "slow clients off and passes on complete requests only",
             conf["LISTEN"])
-    app = receive.Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"])
-    _Gunicorn(app, options(conf, workers)).run()
+    _Gunicorn(receive.application(conf), options(conf, workers)).run()

@@ -2,6 +2,8 @@
 /etc/pyweb-popcon-server.conf.d/*.conf, in the client's syntax."""
 
 import os
+import re
+import stat
 
 from pyweb_popcon.common import conffile
 from pyweb_popcon.common.conffile import Key, absolute_path, positive_int
@@ -33,6 +35,10 @@ def epsilon(text):
     return text
 
 
+def optional_path(text):
+    return text and absolute_path(text)
+
+
 def host_port(text):
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -40,14 +46,31 @@ def host_port(text):
     return text
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def size(text):
+    """Bytes, with an optional K, M, G or T (powers of 1024): 512M."""
+    number, unit = text[:-1], text[-1:].upper()
+    if unit.isdigit():
+        number, unit = text, ""
+    if not number.isdigit() or unit not in _UNITS:
+        raise ValueError("expected a size in bytes, or with K, M, G or T "
+                         "(512M, 2G)")
+    return int(number) * _UNITS[unit]
+
+
 KEYS = {
     "SPOOL_DIR": Key("/var/spool/pyweb-popcon-server", absolute_path,
-                     "incoming/ and quarantine/ for submissions"),
+                     "incoming/, tmp/ and quarantine/ for submissions"),
     "STATE_DIR": Key("/var/lib/pyweb-popcon-server", absolute_path,
                      "the GnuPG home (gnupg/) and the SQLite database"),
     "DATABASE_URL": Key("", database_url,
                         "sqlite:///PATH or postgresql://...; empty for "
                         "STATE_DIR/popcon.sqlite3"),
+    "DATABASE_PASSWORD_FILE": Key("", optional_path,
+                                  "PostgreSQL's password, if it needs one: "
+                                  "a file others cannot read"),
     "OUTPUT_DIR": Key("/var/lib/pyweb-popcon-server/www", absolute_path,
                       "where aggregate writes the published files"),
     "EXPIRE_DAYS": Key("20", positive_int,
@@ -57,6 +80,14 @@ KEYS = {
     "NOISE_EPSILON": Key("", epsilon,
                          "differential privacy: noise on every published "
                          "count; empty for none"),
+    "SPOOL_MAX_FILES": Key("100000", positive_int,
+                           "the receiver answers 503 while incoming/ holds "
+                           "this many submissions"),
+    "SPOOL_MAX_BYTES": Key("1G", size,
+                           "... or this many bytes (K, M, G: powers of "
+                           "1024)"),
+    "SPOOL_MIN_FREE": Key("1G", size,
+                          "... or its file system has less free space"),
     "LISTEN": Key("127.0.0.1:8080", host_port,
                   "where serve's receiver listens (HOST:PORT)"),
     "GPG_TIMEOUT": Key("300", positive_int,
@@ -75,6 +106,49 @@ def load(path=CONFIG):
         conf.values["DATABASE_URL"] = "sqlite://" + os.path.join(
             conf.values["STATE_DIR"], "popcon.sqlite3")
     return conf
+
+
+# The name of the systemd credential (LoadCredential=) with the password.
+CREDENTIAL = "database-password"
+# As libpq reads a URL: the userinfo ends at the first "@" before any "/".
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*(@)|([?&]password=)[^&]*")
+
+
+def shown(key, value):
+    """A setting's value as `config` prints it: never a password."""
+    if key == "DATABASE_URL":
+        return _URL_PASSWORD.sub(
+            lambda m: f"{m[1] or m[3]}********{m[2] or ''}", value)
+    return value
+
+
+def database_password(conf):
+    """PostgreSQL's password: the systemd credential, else the file
+    DATABASE_PASSWORD_FILE; None when neither is given.  Read before a
+    command run by root becomes the unit's user, so a root-only file
+    serves commands run by hand."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    path = credentials and os.path.join(credentials, CREDENTIAL)
+    if not (path and os.path.exists(path)):
+        path = conf["DATABASE_PASSWORD_FILE"]
+        if not path:
+            return None
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            raise conffile.ConfigError(
+                f"DATABASE_PASSWORD_FILE {path}: {e.strerror}") from None
+        if mode & stat.S_IROTH:
+            raise conffile.ConfigError(
+                f"DATABASE_PASSWORD_FILE {path} is readable by everyone: "
+                f"chmod o-rwx {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise conffile.ConfigError(
+            f"{path}: cannot read the database password: "
+            f"{getattr(e, 'strerror', None) or e}") from None
 
 
 def gnupg_home(conf):

@@ -92,9 +92,10 @@ def series(version):
 
 
 class Store:
-    """A connection to the database named by a DATABASE_URL."""
+    """A connection to the database named by a DATABASE_URL (and, for a
+    PostgreSQL that asks for one, a password)."""
 
-    def __init__(self, url):
+    def __init__(self, url, password=None):
         self.url = url
         if url.startswith("sqlite://"):
             self.sqlite = True
@@ -110,10 +111,16 @@ class Store:
             # the 2 MB default cache would reread the same pages from disk.
             self.conn.execute("PRAGMA cache_size = -131072")
         else:
-            import psycopg
+            try:
+                import psycopg
+            except ImportError:
+                raise StoreError("DATABASE_URL names a PostgreSQL database: "
+                                 "install python3-psycopg") from None
             self.sqlite = False
             try:
-                self.conn = psycopg.connect(url, autocommit=True)
+                self.conn = psycopg.connect(
+                    url, autocommit=True,
+                    **({"password": password} if password else {}))
             except psycopg.Error as e:
                 raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
         self.migrate()
