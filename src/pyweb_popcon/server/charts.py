@@ -66,13 +66,20 @@ def _figure(height):
     return plt.subplots(figsize=(WIDTH, height), layout="constrained")
 
 
-def _bars(count, per_bar=0.26):
-    fig, ax = _figure(1.0 + per_bar * count)
+def _bars(count, per_bar=0.26, legend=0):
+    """(fig, ax, legend axes or None): horizontal bars, the first on top;
+    a legend of `legend` entries goes in a row below, not over the bars'
+    labels."""
+    height = 1.0 + per_bar * count
+    if legend:
+        fig, ax, under = _over_legend(height, legend, 1)
+    else:
+        (fig, ax), under = _figure(height), None
     ax.invert_yaxis()
     ax.tick_params(axis="y", length=0)
     ax.xaxis.grid(True, color="#dddddd")
     ax.set_axisbelow(True)
-    return fig, ax
+    return fig, ax, under
 
 
 def _label_ends(ax, bars, values):
@@ -89,7 +96,7 @@ def frameworks(stats, title):
     if not fws:
         return None
     names = [title(f["name"]) for f in fws]
-    fig, ax = _bars(len(fws))
+    fig, ax, under = _bars(len(fws), legend=2)
     installed = ax.barh(names, [f["hosts"] for f in fws], color="#a6cee3",
                         label="installed")
     ax.barh(names, [f["used"] or 0 for f in fws], height=0.4,
@@ -97,7 +104,7 @@ def frameworks(stats, title):
     _label_ends(ax, installed, [f["hosts"] for f in fws])
     ax.set_xlabel("hosts")
     ax.margins(x=0.15)
-    ax.legend(loc="lower right", handlelength=1)
+    _legend(ax, under, handlelength=1)
     return fig
 
 
@@ -167,7 +174,7 @@ def version_spread(stats, title):
     fws = [f for f in stats["frameworks"] if f["name"] in leading]
     if not fws:
         return None
-    fig, ax = _bars(len(fws), 0.4)
+    fig, ax, _ = _bars(len(fws), 0.4)
     names = [title(f["name"]) for f in fws]
     for y, f in enumerate(fws):
         total = sum(v["hosts"] for v in f["versions"])
@@ -216,7 +223,7 @@ def installed_how(stats, title):
              if any(f["via"].get(via) for f in fws)]
     if not shown:
         return None
-    fig, ax = _bars(len(fws))
+    fig, ax, under = _bars(len(fws), legend=len(shown))
     names = [title(f["name"]) for f in fws]
     left = [0] * len(fws)
     for i, (via, label) in enumerate(shown):
@@ -225,7 +232,7 @@ def installed_how(stats, title):
                 color=GREY if via == OTHER else COLOURS[i])
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlabel("hosts, once for each way")
-    ax.legend(loc="lower right", handlelength=1)
+    _legend(ax, under, handlelength=1)
     return fig
 
 
