@@ -201,6 +201,7 @@ def names_used(modules):
 
 @pytest.mark.parametrize("module", ["pyweb_popcon.report",
                                     "pyweb_popcon.catalogue",
+                                    "pyweb_popcon.dnswire",
                                     "pyweb_popcon.common"])
 def test_the_shared_parts_import_neither_side(module):
     roots = [module] + project_modules(module) * (module.endswith("common"))
