@@ -149,10 +149,9 @@ def _dry_run(args, root, conf):
     data = report.serialise(rep)
     body = encrypt.seal(root, conf, data)      # the key checks of a real run
     from pyweb_popcon.client import upload
-    _, how = upload.route(conf)
     print(f"Would send {len(body)} bytes of ciphertext, encrypted to "
-          f"{' '.join(conf['KEY_FINGERPRINTS'])}, to {conf['SUBMIT_URL']} "
-          f"{how}.")
+          f"{' '.join(conf['KEY_FINGERPRINTS'])}, "
+          f"{upload.plan(conf, body)}.")
     if why:
         print(f"host_id is null here: {why}")
     later = state.load(root).next_allowed()
