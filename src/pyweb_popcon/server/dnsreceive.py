@@ -93,6 +93,8 @@ class Reassembly:
                 self._drop(chunk.message_id)
                 return Code.REFUSED
             if self.held + len(chunk.payload) > self.max_bytes:
+                if not message.parts:       # started for this chunk
+                    self._drop(chunk.message_id)
                 self._busy("DNS_MAX_PENDING_BYTES bytes in incomplete "
                            "messages")
                 return Code.BUSY
