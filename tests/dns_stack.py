@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import textwrap
 import threading
 import time
 
@@ -94,6 +93,23 @@ def qname(packet):
     except (IndexError, UnicodeDecodeError):
         return None
     return ".".join(labels)
+
+
+def unbound_conf(interface, outgoing, stub, options=(), tail=""):
+    """unbound as the client's resolver on `interface` (answering only
+    CLIENT), asking from `outgoing`, with ZONE a stub zone at `stub`
+    ("address[@port]"): qname minimisation and 0x20 on, no validation (the
+    test zone is not signed).  Further `options` of its server clause, and
+    clauses after it (`tail`)."""
+    server = [f"interface: {interface}", f"outgoing-interface: {outgoing}",
+              "do-ip6: no", "do-not-query-localhost: no",
+              "access-control: 0.0.0.0/0 refuse",
+              f"access-control: {CLIENT}/32 allow",
+              "qname-minimisation: yes", "use-caps-for-id: yes",
+              'module-config: "iterator"', *options]
+    return ("server:\n" + "".join(f"    {o}\n" for o in server)
+            + f'stub-zone:\n    name: "{ZONE}"\n    stub-addr: {stub}\n'
+            + tail)
 
 
 class DropProxy:
@@ -204,32 +220,14 @@ class Stack:
         os.makedirs(unbound_dir)
         conf = os.path.join(unbound_dir, "unbound.conf")
         with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                server:
-                    interface: {self.unbound_addr}
-                    port: 53
-                    outgoing-interface: {self.outgoing}
-                    do-ip6: no
-                    do-not-query-localhost: no
-                    access-control: 0.0.0.0/0 refuse
-                    access-control: {CLIENT}/32 allow
-                    qname-minimisation: yes
-                    use-caps-for-id: yes
-                    module-config: "iterator"
-                    username: ""
-                    chroot: ""
-                    directory: "{unbound_dir}"
-                    pidfile: ""
-                    use-syslog: no
-                    logfile: ""
-                    verbosity: 1
-                    infra-keep-probing: yes
-                stub-zone:
-                    name: "{ZONE}"
-                    stub-addr: {self.proxy_addr}@{self.pdns_port}
-                remote-control:
-                    control-enable: no
-                """))
+            f.write(unbound_conf(
+                self.unbound_addr, self.outgoing,
+                f"{self.proxy_addr}@{self.pdns_port}",
+                ["port: 53", 'username: ""', 'chroot: ""',
+                 f'directory: "{unbound_dir}"', 'pidfile: ""',
+                 "use-syslog: no", 'logfile: ""', "verbosity: 1",
+                 "infra-keep-probing: yes"],
+                "remote-control:\n    control-enable: no\n"))
         proc, log = self._start("unbound", ["/usr/sbin/unbound", "-d",
                                             "-c", conf])
         _wait(lambda: _answers(self.unbound_addr, 53), "unbound", proc, log)

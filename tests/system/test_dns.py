@@ -14,29 +14,16 @@ it is configured so (policy-rc.d while the packages go in).
 import random
 import re
 
+import dns_stack
 from booted import (DATABASE, SPOOL, box, built, log,  # noqa: F401
                     reconfigure, skip_unless_able)
 
 pytestmark = skip_unless_able
-ZONE = "dns.popcon.example"
+ZONE = dns_stack.ZONE
 NET = f"127.53.{random.randrange(1, 255)}"
 PDNS, UNBOUND, OUTGOING = f"{NET}.1", f"{NET}.2", f"{NET}.3"
-CLIENT = "127.0.0.1"        # loopback chooses it towards unbound
-UNBOUND_CONF = f"""\
-server:
-    interface: {UNBOUND}
-    outgoing-interface: {OUTGOING}
-    do-ip6: no
-    do-not-query-localhost: no
-    access-control: 0.0.0.0/0 refuse
-    access-control: {CLIENT}/32 allow
-    qname-minimisation: yes
-    use-caps-for-id: yes
-    module-config: "iterator"
-stub-zone:
-    name: "{ZONE}"
-    stub-addr: {PDNS}
-"""
+CLIENT = dns_stack.CLIENT    # loopback chooses it towards unbound
+UNBOUND_CONF = dns_stack.unbound_conf(UNBOUND, OUTGOING, PDNS)
 
 
 def test_install_with_powerdns_and_unbound(box):
