@@ -35,7 +35,7 @@ def test_lintian_and_units(debs):
         pytest.skip("systemd-analyze verify runs in a mount namespace: root")
     out = check("lint", debs, ["lintian", "systemd-analyze", "unshare"])
     assert "verify: ok" in out
-    assert out.count(" ok\n") == 1 + 6      # verify, and six services
+    assert out.count(" ok\n") == 1 + 7      # verify, and seven services
 
 
 def test_piuparts(debs):

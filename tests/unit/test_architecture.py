@@ -201,6 +201,7 @@ def names_used(modules):
 
 @pytest.mark.parametrize("module", ["pyweb_popcon.report",
                                     "pyweb_popcon.catalogue",
+                                    "pyweb_popcon.dnswire",
                                     "pyweb_popcon.common"])
 def test_the_shared_parts_import_neither_side(module):
     roots = [module] + project_modules(module) * (module.endswith("common"))
@@ -215,10 +216,15 @@ def test_one_side_imports_nothing_of_the_other(side, other):
                       (f"pyweb_popcon.{other}",)) == []
 
 
-def test_the_receiver_never_reaches_gnupg_the_store_or_the_key():
-    cli, followed = cli_path("pyweb_popcon.server.cli", ["cmd_serve"])
-    assert {"main", "cmd_serve"} <= followed
-    roots = [cli, "pyweb_popcon.server.receive", "pyweb_popcon.server.serve"]
+@pytest.mark.parametrize("command,modules", [
+    ("cmd_serve", ["receive", "serve"]),
+    # The DNS receiver, PowerDNS's backend: a receiver as well.
+    ("cmd_dns_backend", ["dnsreceive"])])
+def test_the_receiver_never_reaches_gnupg_the_store_or_the_key(command,
+                                                               modules):
+    cli, followed = cli_path("pyweb_popcon.server.cli", [command])
+    assert {"main", command} <= followed
+    roots = [cli] + [f"pyweb_popcon.server.{m}" for m in modules]
     assert violations(roots, SECRETS) == []
     parent = GRAPH.reach(roots)
     reached = [(m, list(_statements(GRAPH.tree(m)[0], True)))

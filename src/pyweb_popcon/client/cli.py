@@ -180,10 +180,9 @@ def _dry_run(args, root, conf):
     data = report.serialise(rep)
     sealed = encrypt.seal(root, conf, data)   # the key checks of a real run
     from pyweb_popcon.client import upload
-    _, how = upload.route(conf)
     print(f"Would send {len(sealed.ciphertext)} bytes of ciphertext, "
-          f"encrypted to {' '.join(sealed.recipients)}, to "
-          f"{conf['SUBMIT_URL']} {how}.")
+          f"encrypted to {' '.join(sealed.recipients)}, "
+          f"{upload.plan(conf, sealed.ciphertext)}.")
     if why:
         print(f"host_id is null here: {why}")
     later = state.load(root).next_allowed()

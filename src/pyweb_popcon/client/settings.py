@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pyweb_popcon import report
 from pyweb_popcon.common import conffile
 from pyweb_popcon.common.conffile import Key, absolute_path, absolute_paths, \
-    one_of, positive_int, yes_no
+    MAX_ZONE, dns_name, one_of, positive_int, yes_no
 from pyweb_popcon.client import paths
 
 IDENTIFIER = "pyweb-popcon"        # in the journal: journalctl -t
@@ -62,6 +62,10 @@ def ca_file(text):
     return text
 
 
+def zone(text):
+    return dns_name(text, MAX_ZONE)
+
+
 KEYS = {
     "PARTICIPATE": Key("no", yes_no,
                        "yes to send a weekly report, no not to (debconf)"),
@@ -71,6 +75,11 @@ KEYS = {
                             "(debconf)"),
     "SUBMIT_URL": Key("https://pyweb-popcon.debian.net/submit",
                       url("https", "http"), "where reports are sent"),
+    "TRANSPORT": Key("https", one_of("https", "dns"),
+                     "https: POST to SUBMIT_URL; dns: queries under "
+                     "SUBMIT_ZONE through the system's resolver"),
+    "SUBMIT_ZONE": Key("dns.pyweb-popcon.debian.net", zone,
+                       "the server's DNS zone, for TRANSPORT=\"dns\""),
     "KEYRING": Key("/usr/share/pyweb-popcon/server-keys.asc", absolute_path,
                    "the server's armored public key(s)"),
     "KEY_FINGERPRINTS": Key("", fingerprints,

@@ -1,6 +1,8 @@
-"""Deliver ciphertext to the server, in bounded time whatever the server does.
+"""Deliver ciphertext to the server, in bounded time whatever the server does,
+and record what happened (state, history, journal), whichever the transport:
+HTTPS here, DNS in dnssend.py (TRANSPORT="dns").
 
-The protocol: POST <SUBMIT_URL>, the armored OpenPGP message as the body,
+The HTTPS protocol: POST <SUBMIT_URL>, the armored OpenPGP message as the body,
 Content-Type application/pgp-encrypted, a User-Agent naming only this
 program.  The server takes it with 202 and {"status": "ok", "receipt": ...}.
 A 4xx other than 408 or 429 means it will never take this message; every
@@ -52,6 +54,11 @@ class Limits:
     backoff: tuple = (10, 30)   # the waits before the 2nd and 3rd attempts
     run: float = 240            # all of it: well within 5 minutes
     tor: tuple = ("127.0.0.1", 9050)
+    # TRANSPORT="dns" (dnssend.py), within the same `run`:
+    dns_wait: float = 12        # one lookup: the C library's own tries
+    dns_window: int = 8         # lookups at a time
+    dns_tries: int = 6          # of one chunk, each under a name of its own
+    dns_backoff: float = 0.5    # before a chunk's 2nd try, doubling after
 
 
 LIMITS = Limits()
@@ -264,6 +271,29 @@ def too_soon(root):
     return later is not None
 
 
+def destination(config):
+    """Where the configured transport sends, for a person."""
+    if config["TRANSPORT"] == "dns":
+        return f"the DNS zone {config['SUBMIT_ZONE']}"
+    return config["SUBMIT_URL"]
+
+
+def plan(config, body):
+    """How `body` would be sent, for a person: "to ... through ..."."""
+    if config["TRANSPORT"] == "dns":
+        from pyweb_popcon.client import dnssend
+        return dnssend.plan(config, body)
+    return f"to {config['SUBMIT_URL']} {route(config)[1]}"
+
+
+def _deliver(root, config, body):
+    """`body` sent by the configured transport: its Outcome."""
+    if config["TRANSPORT"] == "dns":
+        from pyweb_popcon.client import dnssend
+        return dnssend.deliver(body, config)
+    return deliver(body, config, trusted(root, config))
+
+
 def send_pending(root, config, force=False):
     """Send the report waiting in the outbox; the exit code."""
     if state.pending(root) is None:
@@ -272,11 +302,11 @@ def send_pending(root, config, force=False):
     if not force and too_soon(root):
         return 0
     body, plaintext = state.read_pending(root)
-    outcome = deliver(body, config, trusted(root, config))
+    outcome = _deliver(root, config, body)
     if outcome.result == SENT:
         state.sent(root, outcome.receipt, plaintext)
         state.discard(root)
-        log.info("report sent to %s: receipt %s", config["SUBMIT_URL"],
+        log.info("report sent to %s: receipt %s", destination(config),
                  outcome.receipt, extra=journal.fields(
                      REPORT_SENT, RECEIPT=outcome.receipt,
                      HTTP_STATUS=outcome.status))
@@ -290,14 +320,14 @@ def send_pending(root, config, force=False):
 
 def send_forget(root, config, body):
     """Deliver a forget message; on success start afresh.  The exit code."""
-    outcome = deliver(body, config, trusted(root, config))
+    outcome = _deliver(root, config, body)
     if outcome.result != SENT:
         return _failure(root, outcome, "the host ID and the history are "
                         "unchanged: run forget again later")
     hostid.renew(root)
     state.forgotten(root, outcome.receipt)
     log.info("forget message taken by %s: receipt %s; this machine has a new "
-             "host ID and no history", config["SUBMIT_URL"], outcome.receipt,
+             "host ID and no history", destination(config), outcome.receipt,
              extra=journal.fields(FORGET_SENT, RECEIPT=outcome.receipt,
                                   HTTP_STATUS=outcome.status))
     return 0

@@ -49,6 +49,31 @@ def positive_int(text):
     return int(text)
 
 
+# A zone longer than this leaves too little of a query name for the data
+# of a DNS submission.
+MAX_ZONE = 120
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def dns_name(text, limit=253):
+    """A DNS name in lower case, without the final dot."""
+    name = text.lower().rstrip(".")
+    if not 0 < len(name) <= limit or not all(
+            _LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError(f"expected a DNS name of at most {limit} "
+                         "characters, such as dns.example.org")
+    return name
+
+
+def dns_zone(text):
+    """'' or a DNS zone with room below it for a submission's data."""
+    return text and dns_name(text, MAX_ZONE)
+
+
+def dns_names(text):
+    return tuple(dns_name(n) for n in text.split())
+
+
 @dataclass(frozen=True)
 class Key:
     default: str

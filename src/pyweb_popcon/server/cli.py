@@ -99,6 +99,20 @@ def cmd_serve(args, conf):
     return 0
 
 
+def cmd_dns_backend(args, conf):
+    """Answer PowerDNS's remote backend for DNS_ZONE (the DNS receiver)."""
+    from pyweb_popcon.server import dnsreceive
+    try:
+        backend = dnsreceive.backend(conf)
+        listener = dnsreceive.listener(args.socket)
+    except ValueError as e:
+        print(f"pyweb-popcon-server dns-backend: {e}", file=sys.stderr)
+        return os.EX_CONFIG
+    logger.info("answering PowerDNS for %s", conf["DNS_ZONE"])
+    backend.serve(listener)
+    return 0
+
+
 def cmd_ingest(args, conf):
     """Decrypt, check and store everything in the spool."""
     from pyweb_popcon.server import gpg, ingest
@@ -219,9 +233,9 @@ def cmd_requeue(args, conf):
 
 
 COMMANDS = {"config": cmd_config, "keygen": cmd_keygen, "serve": cmd_serve,
-            "ingest": cmd_ingest, "expire": cmd_expire,
-            "aggregate": cmd_aggregate, "stats": cmd_stats,
-            "status": cmd_status, "requeue": cmd_requeue}
+            "dns-backend": cmd_dns_backend, "ingest": cmd_ingest,
+            "expire": cmd_expire, "aggregate": cmd_aggregate,
+            "stats": cmd_stats, "status": cmd_status, "requeue": cmd_requeue}
 
 
 def parser():
@@ -257,6 +271,10 @@ def parser():
     subs["serve"].add_argument(
         "--workers", type=int, metavar="N",
         help="gunicorn worker processes (default: 2 per core)")
+    subs["dns-backend"].add_argument(
+        "--socket", metavar="PATH",
+        help="listen on this Unix socket (default: the one systemd passes, "
+             "from pyweb-popcon-dns.socket)")
     subs["ingest"].add_argument(
         "--workers", type=int, metavar="N",
         help="gpg processes at a time (default: one per core)")
@@ -285,7 +303,7 @@ UMASK = 0o027
 # Commands that never open the database, so never read its password: the
 # receiver above all.  The others find it in the configuration under
 # PASSWORD (not a key: no file can set it).
-NO_DATABASE = ("config", "keygen", "serve")
+NO_DATABASE = ("config", "keygen", "serve", "dns-backend")
 PASSWORD = "database password"
 # The user each command's unit runs as.  Run by root by hand, a command
 # becomes that user, so it leaves no root-owned database, spool or output
@@ -293,7 +311,8 @@ PASSWORD = "database password"
 RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "expire": settings.INGEST_USER, "aggregate": settings.INGEST_USER,
            "stats": settings.INGEST_USER, "status": settings.INGEST_USER,
-           "requeue": settings.INGEST_USER}
+           "requeue": settings.INGEST_USER,
+           "dns-backend": settings.RECEIVER_USER}
 
 
 def _as_unit_user(command):

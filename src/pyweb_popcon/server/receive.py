@@ -18,10 +18,8 @@ import json
 import logging
 import os
 import re
-import uuid
 
 from pyweb_popcon import report
-from pyweb_popcon.common import files
 from pyweb_popcon.server import spool
 
 logger = logging.getLogger(__name__)
@@ -88,8 +86,7 @@ class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
 
     def __init__(self, spool_dir, output_dir, gauge):
-        self.incoming = os.path.join(spool_dir, spool.INCOMING)
-        self.tmp = os.path.join(spool_dir, spool.TMP)
+        self.spool_dir = spool_dir
         self.output_dir = output_dir
         self.gauge = gauge
 
@@ -135,14 +132,11 @@ class Receiver:
         if not is_armored_message(body):
             return _json(start_response, 400,
                          error="not an ASCII-armored OpenPGP message")
-        receipt = uuid.uuid4().hex
         try:
-            files.write_atomic(os.path.join(self.incoming, receipt), body,
-                               mode=0o640, tmp_dir=self.tmp)
+            receipt = spool.store(self.spool_dir, body, self.gauge)
         except OSError as e:
             logger.warning("cannot store a submission: %s", e)
             return _unavailable(start_response)
-        self.gauge.add(len(body))
         return _json(start_response, 202, status="ok", receipt=receipt)
 
     def published(self, path, start_response):

@@ -6,7 +6,8 @@ import re
 import stat
 
 from pyweb_popcon.common import conffile
-from pyweb_popcon.common.conffile import Key, absolute_path, positive_int
+from pyweb_popcon.common.conffile import Key, absolute_path, dns_names, \
+    dns_zone, positive_int
 
 CONFIG = "/etc/pyweb-popcon-server.conf"
 IDENTIFIER = "pyweb-popcon-server"
@@ -95,6 +96,20 @@ KEYS = {
                        "ingest kills it"),
     "PAGE_NOTE": Key("", str, "a sentence shown at the top of the "
                      "published page (empty for none)"),
+    "DNS_ZONE": Key("", dns_zone,
+                    "the zone PowerDNS answers submissions over DNS for; "
+                    "empty for none"),
+    "DNS_NAMESERVERS": Key("", dns_names,
+                           "the zone's name servers, as its NS records name "
+                           "them"),
+    "DNS_TIMEOUT": Key("600", positive_int,
+                       "seconds an incomplete DNS submission is kept"),
+    "DNS_MAX_PENDING": Key("10000", positive_int,
+                           "incomplete DNS submissions held at most; more "
+                           "are answered \"busy\""),
+    "DNS_MAX_PENDING_BYTES": Key("64M", size,
+                                 "... or this many bytes of them (K, M, "
+                                 "G)"),
 }
 
 

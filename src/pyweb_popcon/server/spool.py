@@ -29,7 +29,10 @@ import logging
 import os
 import threading
 import time
+import uuid
 from typing import NamedTuple
+
+from pyweb_popcon.common import files
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +127,18 @@ class Gauge:
         """Count a submission this process has just written."""
         with self.lock:
             self.added = (self.added[0] + 1, self.added[1] + size)
+
+
+def store(spool_dir, body, gauge):
+    """Put a complete submission into incoming/: written into tmp/,
+    fsynced, renamed; counted by `gauge`.  Its name, the receipt; OSError
+    when it cannot be written.  The receiver and the DNS receiver both
+    store this way, so ingest sees one kind of spool."""
+    name = uuid.uuid4().hex
+    files.write_atomic(os.path.join(spool_dir, INCOMING, name), body,
+                       mode=0o640, tmp_dir=os.path.join(spool_dir, TMP))
+    gauge.add(len(body))
+    return name
 
 
 def remove_stale(spool_dir, now=None):

@@ -15,6 +15,7 @@ def test_defaults_without_any_file(machine):
     assert conf["SCAN_VENVS"] is True
     assert conf["SCAN_PATHS"] == ("/srv", "/opt", "/var/www")
     assert conf["USE_TOR"] == "no"
+    assert conf["TRANSPORT"] == "https"
     assert conf.origins["PARTICIPATE"] == "default"
 
 
@@ -71,6 +72,12 @@ def test_dropins_override_in_name_order(machine):
     ('CA_FILE="/usr/local/share/ca-certificates/ca.crt"',
      "CA_FILE: expected a file under"),
     ('CA_FILE="/etc/ssl/../shadow"', "CA_FILE: expected a file under"),
+    ('TRANSPORT="smtp"', "TRANSPORT: expected one of https, dns"),
+    ('SUBMIT_ZONE="dns..example.org"', "SUBMIT_ZONE: expected a DNS name"),
+    ('SUBMIT_ZONE="_x.example.org"', "SUBMIT_ZONE: expected a DNS name"),
+    (f'SUBMIT_ZONE="{"a" * 64}.org"', "SUBMIT_ZONE: expected a DNS name"),
+    (f'SUBMIT_ZONE="{"a." * 60}org"', "SUBMIT_ZONE: expected a DNS name "
+                                      "of at most 120 characters"),
     ('SCAN_PATHS="srv"', "SCAN_PATHS: expected an absolute path"),
     ('KEY_FINGERPRINTS="DEADBEEF"', "KEY_FINGERPRINTS: 'DEADBEEF' is not a "
                                     "40-digit"),

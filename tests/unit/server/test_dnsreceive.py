@@ -1,0 +1,191 @@
+"""The DNS receiver (PowerDNS's remote backend) on a real spool: the
+protocol's replies, reassembly, and the bounds on what a flood can hold."""
+
+import json
+import logging
+import os
+import stat
+
+import pytest
+
+from pyweb_popcon import dnswire, report
+from pyweb_popcon.dnswire import Chunk, Code
+from pyweb_popcon.server import dnsreceive, spool
+
+ZONE = "d.example"
+DATA = b"\xc1" + bytes(range(256)) * 3       # passes for encrypted data
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def caplog(caplog, monkeypatch):
+    """caplog, also after a command set up the journal (which stops
+    pyweb_popcon's records from propagating)."""
+    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="pyweb_popcon")
+    return caplog
+
+
+@pytest.fixture
+def spool_dir(tmp_path):
+    for d in (spool.INCOMING, spool.TMP):
+        os.makedirs(tmp_path / d)
+    return str(tmp_path)
+
+
+def reassembly(spool_dir, clock=None, **limits):
+    gauge = spool.Gauge(spool_dir, limits.pop("max_files", 1000), 1 << 30, 0)
+    bounds = {"timeout": 600, "max_pending": 100, "max_bytes": 1 << 20}
+    bounds.update(limits)
+    return dnsreceive.Reassembly(spool_dir, gauge, clock=clock or Clock(),
+                                 **bounds)
+
+
+def chunks(data, message_id=b"m" * 10):
+    payloads = dnswire.split(data, ZONE)
+    return [Chunk(message_id, i, len(payloads), 0, p)
+            for i, p in enumerate(payloads)]
+
+
+def stored(spool_dir):
+    incoming = os.path.join(spool_dir, spool.INCOMING)
+    return {name: open(os.path.join(incoming, name), "rb").read()
+            for name in os.listdir(incoming)}
+
+
+def test_chunks_in_any_order_make_one_spool_file(spool_dir):
+    r = reassembly(spool_dir)
+    parts = chunks(DATA)
+    assert len(parts) > 3
+    answers = [r.take(c) for c in reversed(parts)]
+    assert answers == [Code.STORED] * (len(parts) - 1) + [Code.COMPLETE]
+    files = stored(spool_dir)
+    assert list(files.values()) == [DATA]
+    mode = os.stat(os.path.join(spool_dir, spool.INCOMING,
+                                *files)).st_mode
+    assert stat.S_IMODE(mode) == 0o640
+    assert os.listdir(os.path.join(spool_dir, spool.TMP)) == []
+    # Asked again (a lost answer): complete still, and stored once.
+    assert r.take(parts[0]) == Code.COMPLETE
+    assert len(stored(spool_dir)) == 1
+
+
+def test_a_repeated_chunk_is_stored_once_a_different_one_refused(spool_dir):
+    r = reassembly(spool_dir)
+    first = chunks(DATA)[0]
+    assert r.take(first) == r.take(first) == Code.STORED
+    assert r.held == len(first.payload)
+    other = Chunk(first.message_id, 0, first.count, 1, b"x" + first.payload)
+    assert r.take(other) == Code.REFUSED
+    wrong_count = Chunk(first.message_id, 1, first.count + 1, 0, b"y")
+    assert r.take(wrong_count) == Code.REFUSED
+
+
+def test_what_is_not_encrypted_data_is_refused(spool_dir):
+    r = reassembly(spool_dir)
+    answers = [r.take(c) for c in chunks(b"\x01plain text, " * 50)]
+    assert answers[-1] == Code.REFUSED
+    assert stored(spool_dir) == {} and r.pending == {} and r.held == 0
+
+
+def test_a_message_over_the_size_limit_is_refused(spool_dir):
+    r = reassembly(spool_dir, max_bytes=1 << 30)
+    size = dnswire.capacity(ZONE)
+    count = report.MAX_BYTES // size + 2
+    answers = {r.take(Chunk(b"b" * 10, i, count, 0, b"z" * size))
+               for i in range(count)}
+    assert Code.REFUSED in answers and Code.COMPLETE not in answers
+    assert r.held < report.MAX_BYTES + size
+    assert stored(spool_dir) == {}
+
+
+def test_incomplete_messages_are_dropped_after_the_timeout(spool_dir,
+                                                           caplog):
+    clock = Clock()
+    r = reassembly(spool_dir, clock, timeout=60)
+    parts = chunks(DATA)
+    r.take(parts[0])
+    clock.now += 61
+    r.take(chunks(DATA, b"n" * 10)[0])
+    assert list(r.pending) == [b"n" * 10]
+    assert r.held == len(parts[0].payload)
+    assert "1 incomplete messages dropped after DNS_TIMEOUT" in caplog.text
+    # The rest of the dropped message starts afresh, never completes it.
+    assert [r.take(c) for c in parts[1:]][-1] == Code.STORED
+
+
+def test_a_flood_of_messages_is_bounded(spool_dir, caplog):
+    r = reassembly(spool_dir, max_pending=5)
+    answers = [r.take(Chunk(i.to_bytes(10, "big"), 0, 2, 0, b"\xc1"))
+               for i in range(20)]
+    assert answers == [Code.STORED] * 5 + [Code.BUSY] * 15
+    assert caplog.text.count("refusing new messages") == 1
+    assert len(r.pending) == 5
+
+
+def test_a_flood_of_bytes_is_bounded(spool_dir):
+    r = reassembly(spool_dir, max_bytes=1000)
+    answers = [r.take(Chunk(i.to_bytes(10, "big"), 0, 3, 0, b"\xc1" * 300))
+               for i in range(5)]
+    assert answers == [Code.STORED] * 3 + [Code.BUSY] * 2
+    assert r.held == 900 and len(r.pending) == 3
+
+
+def test_a_full_spool_answers_busy(spool_dir):
+    os.makedirs(os.path.join(spool_dir, "x"))
+    open(os.path.join(spool_dir, spool.INCOMING, "waiting"), "wb").close()
+    r = reassembly(spool_dir, max_files=1)
+    assert r.take(chunks(DATA)[0]) == Code.BUSY
+
+
+def backend(spool_dir):
+    return dnsreceive.Backend(dnsreceive.Zone(
+        ZONE, ["ns1.example.org"], reassembly(spool_dir)))
+
+
+def ask(b, method, **parameters):
+    line = json.dumps({"method": method, "parameters": parameters})
+    reply = b.answer(line.encode() + b"\n")
+    assert reply.endswith(b"\n") and reply.count(b"\n") == 1
+    return json.loads(reply)["result"]
+
+
+def test_the_remote_backend_protocol(spool_dir):
+    b = backend(spool_dir)
+    assert ask(b, "initialize", path="/x") is True
+    soa = ask(b, "lookup", qtype="SOA", qname="D.Example.", zone_id=-1)
+    assert [r["qtype"] for r in soa] == ["SOA"]
+    assert soa[0]["content"].startswith("ns1.example.org. hostmaster.")
+    apex = ask(b, "lookup", qtype="ANY", qname="d.example.")
+    assert sorted(r["qtype"] for r in apex) == ["NS", "SOA"]
+    assert ask(b, "lookup", qtype="A", qname="www.d.example.") == []
+    assert ask(b, "getDomainInfo", name="d.example.")["zone"] == "d.example."
+    assert ask(b, "getDomainInfo", name="example.org.") is False
+    assert ask(b, "getAllDomains", include_disabled=False)[0]["kind"] \
+        == "native"
+    assert ask(b, "someUnknownMethod") is False
+    assert b.answer(b"[1, 2]\n") == b'{"result": false}\n'
+    assert b.answer(b"not json\n") == b'{"result": false}\n'
+
+
+def test_a_chunk_is_answered_and_its_suffixes_exist(spool_dir):
+    b = backend(spool_dir)
+    (part, *_) = chunks(DATA)
+    name = dnswire.query_name(ZONE, part.message_id, 0, part.count, 0,
+                              part.payload)
+    header = name.split(".", name.count(".") - 2)[-1]
+    ent = ask(b, "lookup", qtype="ANY", qname=header.upper() + ".")
+    assert [(r["qtype"], r["content"]) for r in ent] == [("ENT", "")]
+    assert ask(b, "lookup", qtype="A", qname=header + ".") == []
+    # The resolver's address comes with the lookup; it is never read.
+    [record] = ask(b, "lookup", qtype="ANY", qname=name.upper() + ".",
+                   remote="192.0.2.53", local="127.0.0.1",
+                   **{"real-remote": "198.51.100.0/24"})
+    assert (record["qtype"], record["ttl"]) == ("A", 0)
+    assert dnswire.code(name, record["content"]) == Code.STORED
