@@ -167,6 +167,10 @@ def main():
         f.write(f'SPOOL_DIR="{top}/spool"\nSTATE_DIR="{top}/state"\n'
                 f'OUTPUT_DIR="{top}/www"\nLISTEN="{listen}"\n'
                 f'PAGE_NOTE="{NOTE.format(hosts=HOSTS)}"\n')
+    # As the package's tmpfiles.d does: the receiver refuses submissions
+    # while it has no incoming/ to write into.
+    for spool_dir in ("incoming", "tmp"):
+        os.makedirs(os.path.join(top, "spool", spool_dir))
     root = this_machine(top)
     keyring = os.path.join(root, "server-key.asc")
     print("== a throw-away server key", flush=True)
