@@ -93,19 +93,20 @@ class Exchange:
         """The Outcome, within limits.run seconds."""
         deadline = time.monotonic() + self.limits.run
         # Tries go on counting from round to round: a name is never asked
-        # twice.
+        # twice.  Each round has dns_tries more of them.
         self.tries = [0] * len(self.payloads)
-        for _ in range(MAX_ROUNDS):
-            outcome = self._round(deadline)
+        for rounds in range(1, MAX_ROUNDS + 1):
+            outcome = self._round(deadline, rounds * self.limits.dns_tries)
             if outcome is not None:
                 return outcome
         return Outcome(TEMPORARY, f"the server acknowledged all "
                        f"{len(self.payloads)} chunks {MAX_ROUNDS} times but "
                        "did not complete the message")
 
-    def _round(self, deadline):
-        """Send every chunk until each is acknowledged: an Outcome, or None
-        when all were stored but the message was not completed."""
+    def _round(self, deadline, most_tries):
+        """Send every chunk until each is acknowledged, none asked more than
+        `most_tries` times in all: an Outcome, or None when all were stored
+        but the message was not completed."""
         count, limits = len(self.payloads), self.limits
         answers = queue.Queue()
         tries = self.tries
@@ -130,7 +131,7 @@ class Exchange:
             for chunk in sorted(due, key=due.get):
                 if len(flying) >= limits.dns_window or due[chunk] > now:
                     break
-                if tries[chunk] >= limits.dns_tries:
+                if tries[chunk] >= most_tries:
                     return Outcome(TEMPORARY, f"chunk {chunk} of {count} "
                                    f"had no acknowledgement after "
                                    f"{tries[chunk]} tries: {errors[chunk]}")

@@ -148,6 +148,28 @@ def test_a_chunk_with_no_acknowledgement_after_its_tries(server,
         in outcome.reason
 
 
+def test_a_second_round_has_tries_of_its_own(server, monkeypatch):
+    """A server that acknowledges every chunk but never completes the
+    message (it lost them): the whole message is sent again, once, even
+    when a chunk used up all but one of its tries in the first round."""
+    failures = {"left": FAST.dns_tries - 1}
+
+    def forgetful(name):
+        if dnswire.parse(name, ZONE).index == 0 and failures["left"]:
+            failures["left"] -= 1
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure")
+        server.asked.append(name)
+        return {dnswire.answer(name, dnswire.Code.STORED)}
+
+    monkeypatch.setattr(dnssend, "lookup", forgetful)
+    data = message(600)
+    outcome = deliver(data)
+    assert outcome.result == TEMPORARY, outcome.reason
+    assert (f"acknowledged all {len(dnswire.split(data, ZONE))} chunks 2 "
+            "times but did not complete the message") in outcome.reason
+    assert len(server.asked) == 2 * len(dnswire.split(data, ZONE))
+
+
 def test_a_resolver_answering_everything_is_no_acknowledgement(server,
                                                                monkeypatch):
     """A resolver that sinks unknown names to 127.0.0.1 (a filter, a
