@@ -87,8 +87,12 @@ class Reassembly:
             known = message.parts.get(chunk.index)
             if known is not None:
                 # Asked again (a lost answer, a resolver's retry).
-                return Code.STORED if known == chunk.payload \
-                    else Code.REFUSED
+                if known != chunk.payload:
+                    return Code.REFUSED
+                if len(message.parts) < message.count:
+                    return Code.STORED
+                # Complete but not stored yet (the spool was full).
+                return self._complete(chunk.message_id, message, now)
             if message.size + len(chunk.payload) > MAX_MESSAGE:
                 self._drop(chunk.message_id)
                 return Code.REFUSED
@@ -138,7 +142,7 @@ class Reassembly:
             logger.info("DNS: a complete message is not OpenPGP encrypted "
                         "data: dropped")
             return Code.REFUSED
-        # Full now: kept, and stored when a chunk is asked again later.
+        # Full now: kept, and stored when any chunk is asked again.
         if self._full():
             return Code.BUSY
         try:

@@ -144,6 +144,26 @@ def test_a_full_spool_answers_busy(spool_dir):
     assert r.take(chunks(DATA)[0]) == Code.BUSY
 
 
+def test_a_message_completed_while_the_spool_is_full_is_stored_later(
+        spool_dir):
+    """The last chunk arrives while the spool is full: busy, the message
+    kept; any chunk asked again once there is room stores it."""
+    r = reassembly(spool_dir, max_files=2)
+    parts = chunks(DATA)
+    for chunk in parts[:-1]:
+        assert r.take(chunk) == Code.STORED
+    for name in ("a", "b"):
+        open(os.path.join(spool_dir, spool.INCOMING, name), "wb").close()
+    r.gauge.count()
+    assert r.take(parts[-1]) == Code.BUSY
+    assert r.take(parts[0]) == Code.BUSY
+    os.unlink(os.path.join(spool_dir, spool.INCOMING, "a"))
+    r.gauge.count()
+    assert r.take(parts[0]) == Code.COMPLETE
+    assert list(stored(spool_dir).values()).count(DATA) == 1
+    assert r.take(parts[-1]) == Code.COMPLETE and not r.pending
+
+
 def backend(spool_dir):
     return dnsreceive.Backend(dnsreceive.Zone(
         ZONE, ["ns1.example.org"], reassembly(spool_dir)))
