@@ -185,9 +185,8 @@ def cmd_aggregate(args, conf):
         withheld = stats["hosts"] is None
         hosts = (f"fewer than MIN_HOSTS ({conf['MIN_HOSTS']}) hosts"
                  if withheld else f"{stats['hosts']} hosts")
-        run.summary = f"{hosts} on {stats['generated']}"
-    if withheld:
-        run.summary += ", every figure withheld"
+        run.summary = f"{hosts} on {stats['generated']}" + (
+            ", every figure withheld" if withheld else "")
     where = os.path.join(conf["OUTPUT_DIR"], "index.html")
     if args.no_publish:
         print(run.summary + ("; nothing recorded" if withheld
@@ -212,7 +211,8 @@ def cmd_status(args, conf):
     """Say how the server is doing: the spool, the last runs, the store and
     the keys; exit 1 when something needs attention."""
     from pyweb_popcon.server import status
-    report = status.gather(conf)
+    with _store(conf) as store:
+        report = status.gather(conf, store)
     sys.stdout.write(status.describe(report))
     return 1 if report.attention else 0
 

@@ -96,9 +96,9 @@ def reason_line(reason, detail):
     return "".join(pieces)
 
 
-def quarantine(spool_dir, name, reason, detail):
-    """Move incoming/NAME to quarantine/ with its .reason; False if it is
-    gone already."""
+def quarantine(spool_dir, name, reason, detail, summary):
+    """Move incoming/NAME to quarantine/ with its .reason, counted in
+    `summary`; if it cannot be moved, it is left (and said so)."""
     directory = os.path.join(spool_dir, "quarantine")
     kept = _quarantine_name(directory, name)
     if kept != name:
@@ -112,8 +112,14 @@ def quarantine(spool_dir, name, reason, detail):
                    os.path.join(directory, kept))
     except FileNotFoundError:       # taken away by hand meanwhile
         os.unlink(reason_path)
-        return False
-    return True
+    except OSError as e:
+        # A directory not ours to move, say: it stays, the rest goes on.
+        os.unlink(reason_path)
+        logger.error("ingest: cannot move %r to quarantine/ (%s): %s", name,
+                     reason, e.strerror)
+        summary["left"] += 1
+    else:
+        summary["quarantined " + reason] += 1
 
 
 def _quarantine_name(directory, name):
@@ -154,9 +160,8 @@ def run(store, spool_dir, gnupg_home, gpg_timeout, workers=None):
         found, others = spool_entries(incoming)
         summary = collections.Counter()
         for name, what in others:
-            if quarantine(spool_dir, name, "not-a-file",
-                          f"{what}, not a regular file; never followed"):
-                summary["quarantined not-a-file"] += 1
+            quarantine(spool_dir, name, "not-a-file",
+                       f"{what}, not a regular file; never followed", summary)
         workers = workers or len(os.sched_getaffinity(0))
         size = max(1, min(BATCH, -(-len(found) // workers)))
         batches = [found[i:i + size] for i in range(0, len(found), size)]
@@ -196,8 +201,7 @@ def _store(store, spool_dir, batch, outcomes, summary):
     for (name, received), outcome in zip(batch, outcomes):
         message, bad = classify(outcome)
         if bad:
-            if quarantine(spool_dir, name, *bad):
-                summary["quarantined " + bad[0]] += 1
+            quarantine(spool_dir, name, *bad, summary)
         else:
             # The database holds text: a name's undecodable bytes as \xNN.
             receipt = os.fsencode(name).decode("utf-8", "backslashreplace")
@@ -226,5 +230,6 @@ def describe(summary):
     parts.append(f"{quarantined} quarantined" + (f" ({detail})" if detail
                                                   else ""))
     if summary["left"]:
-        parts.append(f"{summary['left']} left in incoming/ (gpg failed)")
+        parts.append(f"{summary['left']} left in incoming/ (the journal "
+                     "says why)")
     return ", ".join(parts)

@@ -13,7 +13,6 @@ import time
 from typing import NamedTuple
 
 from pyweb_popcon.server import gpg, runs, settings, spool
-from pyweb_popcon.server.store import Store
 
 DAY = 86_400
 BACKLOG_AGE = DAY           # older than this in incoming/ needs attention
@@ -88,10 +87,9 @@ def _runs(conf, now, lines, attention):
                              + ": journalctl -t pyweb-popcon-server")
 
 
-def _store(conf, lines):
-    with Store(conf["DATABASE_URL"]) as store:
-        lines.append(f"Hosts: {store.live_hosts():,} in the store, "
-                     f"{_megabytes(store.size())} ({store.engine})")
+def _store(store, lines):
+    lines.append(f"Hosts: {store.live_hosts():,} in the store, "
+                 f"{_megabytes(store.size())} ({store.engine})")
 
 
 def _keys(conf, now, lines, attention):
@@ -120,13 +118,13 @@ def _keys(conf, now, lines, attention):
                              "--rotate")
 
 
-def gather(conf, now=None):
-    """The Status of the server configured by `conf`."""
+def gather(conf, store, now=None):
+    """The Status of the server configured by `conf`, its `store` open."""
     now = time.time() if now is None else now
     lines, attention = [], []
     _spool(conf, now, lines, attention)
     _runs(conf, now, lines, attention)
-    _store(conf, lines)
+    _store(store, lines)
     _keys(conf, now, lines, attention)
     return Status(lines, attention)
 

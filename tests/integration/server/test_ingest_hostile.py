@@ -250,6 +250,30 @@ def test_odd_spool_names(server):  # noqa: F811
     assert len(reasons(server)) == len(ODD_NAMES) + 3
 
 
+def test_an_entry_that_cannot_be_moved_stops_no_other(srv):
+    """A directory no one may rename (immutable here; for the ingest user,
+    one the receiver's user made): it stays, said so, and the other
+    submissions are placed all the same."""
+    stuck = os.path.join(srv.incoming, "stuck")
+    os.mkdir(stuck)
+    subprocess.run(["chattr", "+i", stuck], check=True)
+    try:
+        good = srv.drop(encryptor().encrypt(make_report()))
+        srv.drop(b"garbage")
+        done = ingest(srv, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", stuck], check=True)
+    assert done.returncode == 75, done.stderr
+    assert done.stdout.strip() == (
+        "1 ingested, 0 replaced, 0 forgotten, 0 outdated, 1 quarantined "
+        "(1 not-openpgp), 1 left in incoming/ (the journal says why)")
+    assert "cannot move 'stuck' to quarantine/ (not-a-file): Operation " \
+        "not permitted" in done.stderr
+    assert os.listdir(srv.incoming) == ["stuck"] and good not in \
+        os.listdir(srv.quarantine)
+    assert "stuck.reason" not in os.listdir(srv.quarantine)
+
+
 def test_entries_that_are_not_files(srv, tmp_path):
     """A path unit triggers while incoming/ is not empty: ingest leaves
     nothing there but the receiver's files being written."""
@@ -355,7 +379,7 @@ def test_gpg_that_hangs_or_dies(srv, shim, kind, why):
     assert done.returncode == 75, done.stderr
     assert done.stdout.strip() == (
         "5 ingested, 0 replaced, 0 forgotten, 0 outdated, 0 quarantined, "
-        "5 left in incoming/ (gpg failed)")
+        "5 left in incoming/ (the journal says why)")
     assert f"gpg --decrypt-files {why}" in done.stderr
     assert "its batch of 5 files stays in incoming/ for the next run" in \
         done.stderr
