@@ -40,7 +40,7 @@ def cmd_status(args, root, conf):
     print(f"Participating: {'yes' if participating else 'no'} ({why})")
     missing = settings.server_missing(conf)
     print("Server: " + (f"not configured ({missing})" if missing else
-                        f"{conf['SUBMIT_URL']}, keys "
+                        f"{settings.destination(conf)}, keys "
                         f"{' '.join(conf['KEY_FINGERPRINTS'])} "
                         f"({conf.origins['KEY_FINGERPRINTS']})"))
     print("Configuration read: "

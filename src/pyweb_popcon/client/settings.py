@@ -145,3 +145,10 @@ def server_missing(config):
             "reports to; set SUBMIT_URL, KEYRING and KEY_FINGERPRINTS in "
             f"a drop-in such as {paths.DROPINS}/"
             "server.conf (see pyweb-popcon.conf(5))")
+
+
+def destination(config):
+    """Where the configured transport sends, for a person."""
+    if config["TRANSPORT"] == "dns":
+        return f"the DNS zone {config['SUBMIT_ZONE']}"
+    return config["SUBMIT_URL"]

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pyweb_popcon import __version__
-from pyweb_popcon.client import hostid, state
+from pyweb_popcon.client import hostid, settings, state
 from pyweb_popcon.common import journal
 
 
@@ -271,13 +271,6 @@ def too_soon(root):
     return later is not None
 
 
-def destination(config):
-    """Where the configured transport sends, for a person."""
-    if config["TRANSPORT"] == "dns":
-        return f"the DNS zone {config['SUBMIT_ZONE']}"
-    return config["SUBMIT_URL"]
-
-
 def plan(config, body):
     """How `body` would be sent, for a person: "to ... through ..."."""
     if config["TRANSPORT"] == "dns":
@@ -306,7 +299,7 @@ def send_pending(root, config, force=False):
     if outcome.result == SENT:
         state.sent(root, outcome.receipt, plaintext)
         state.discard(root)
-        log.info("report sent to %s: receipt %s", destination(config),
+        log.info("report sent to %s: receipt %s", settings.destination(config),
                  outcome.receipt, extra=journal.fields(
                      REPORT_SENT, RECEIPT=outcome.receipt,
                      HTTP_STATUS=outcome.status))
@@ -327,7 +320,7 @@ def send_forget(root, config, body):
     hostid.renew(root)
     state.forgotten(root, outcome.receipt)
     log.info("forget message taken by %s: receipt %s; this machine has a new "
-             "host ID and no history", destination(config), outcome.receipt,
+             "host ID and no history", settings.destination(config), outcome.receipt,
              extra=journal.fields(FORGET_SENT, RECEIPT=outcome.receipt,
                                   HTTP_STATUS=outcome.status))
     return 0

@@ -55,6 +55,16 @@ def test_status_names_the_configured_server(machine):
         f"({dropin}:2)")
 
 
+def test_status_names_the_dns_zone_when_reports_go_over_dns(machine):
+    fpr = "A" * 40
+    machine.config('PARTICIPATE="no"\nTRANSPORT="dns"\n'
+                   'SUBMIT_ZONE="d.popcon.example.org"\n'
+                   f'KEY_FINGERPRINTS="{fpr}"\n')
+    run = run_cli(["status", "--root", machine.top])
+    assert run.stdout.splitlines()[1].startswith(
+        f"Server: the DNS zone d.popcon.example.org, keys {fpr} ")
+
+
 def test_not_participating_is_still_quiet(machine):
     run = run_cli(["--root", machine.top, "collect"])
     assert run.code == 0
