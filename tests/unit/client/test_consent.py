@@ -5,6 +5,7 @@ machine to a wider format; these are the client's side and the literal
 the maintainer scripts carry.
 """
 
+import dataclasses
 import os
 import re
 
@@ -66,3 +67,27 @@ def test_bad_values_name_the_line(machine, value):
     with pytest.raises(ConfigError, match=f"{path}:1: CONSENTED_FORMAT: "
                                           "expected a positive whole number"):
         settings.load(machine.root)
+
+
+# What the question says of each field a report holds: a field added to
+# the report must be named here, and so in the question.
+QUESTION_NAMES = {
+    "host_id": "a random ID for this machine",
+    "date": "the date",
+    "client": "the version of pyweb-popcon",
+    "os": "the operating system and release",
+    "virt": "whether this is a virtual machine or container",
+    "age": "how many weeks ago this machine's ID was made",
+    "pythons": "the installed Python versions",
+    "frameworks": "the names and versions of the web frameworks",
+}
+
+
+def test_the_question_names_every_field_of_the_report():
+    with open(os.path.join(DEBIAN, "pyweb-popcon.templates")) as f:
+        question = f.read().split("\n\n")[0]
+    text = " ".join(line.strip() for line in question.splitlines()[4:])
+    fields = [f.name for f in dataclasses.fields(report.Report)]
+    assert sorted(QUESTION_NAMES) == sorted(fields)
+    for field in fields:
+        assert QUESTION_NAMES[field] in text, field
