@@ -260,7 +260,6 @@ class Key(NamedTuple):
     fingerprint: str
     created: int               # seconds since the epoch
     expires: int | None        # the primary key's expiry, None for never
-    encrypts: bool             # has an encryption subkey valid now
 
 
 def keys(home, secret=False):
@@ -276,21 +275,18 @@ def keys(home, secret=False):
     # The command first: a timeout's message names it.
     listing = _gpg(home, "--list-secret-keys" if secret else "--list-keys",
                    "--with-colons", "--fixed-list-mode", check=False)
-    found, current, subkeys = [], None, []
+    found, current = [], None
     for line in listing.decode(errors="replace").splitlines() + ["pub:"]:
         fields = line.split(":")
         if fields[0] in ("pub", "sec"):
             if current:
-                found.append(current._replace(encrypts=any(subkeys)))
-            current, subkeys = None, []
+                found.append(current)
+            current = None
             if len(fields) > 6:
                 current = Key("", int(fields[5]),
-                              int(fields[6]) if fields[6] else None, False)
+                              int(fields[6]) if fields[6] else None)
         elif fields[0] == "fpr" and current and not current.fingerprint:
             current = current._replace(fingerprint=fields[9])
-        elif fields[0] in ("sub", "ssb"):
-            subkeys.append("e" in fields[11] and fields[1] not in "erd"
-                           and current is not None)
     return sorted(found, key=lambda k: k.created)
 
 
