@@ -11,8 +11,6 @@ For gunicorn or any WSGI server:
     gunicorn 'pyweb_popcon.server.receive:from_config("/etc/pyweb-popcon-server.conf")'
 """
 
-import base64
-import binascii
 import http
 import json
 import logging
@@ -21,6 +19,7 @@ import re
 
 from pyweb_popcon import report
 from pyweb_popcon.server import spool
+from pyweb_popcon.server.openpgp import is_armored_message
 
 logger = logging.getLogger(__name__)
 
@@ -37,50 +36,6 @@ _MEDIA = {"html": "text/html; charset=utf-8",
           "txt": "text/plain; charset=utf-8",
           "svg": "image/svg+xml",
           "csv": "text/csv; charset=utf-8"}
-
-_ARMOR = re.compile(
-    rb"\s*-----BEGIN PGP MESSAGE-----\r?\n"
-    rb"(?:[A-Za-z][A-Za-z0-9-]*: [^\r\n]*\r?\n)*"   # armor headers
-    rb"\r?\n"
-    rb"(?P<body>(?:[A-Za-z0-9+/][A-Za-z0-9+/=]*\r?\n)+)"
-    rb"(?:=[A-Za-z0-9+/]{4}\r?\n)?"                # CRC-24
-    rb"-----END PGP MESSAGE-----\s*")
-
-# Packet tags an encrypted message starts with: a public-key (1) or a
-# symmetric-key (3) encrypted session key.
-_SESSION_KEY_TAGS = (1, 3)
-
-
-def is_armored_message(body):
-    """True when `body` looks like an ASCII-armored encrypted message.
-
-    Checked by hand because the receiver must never load GnuPG: the armor,
-    its base64, and the first packet's tag, nothing a key is needed for.
-    """
-    m = _ARMOR.fullmatch(body)
-    if not m:
-        return False
-    try:
-        data = base64.b64decode(re.sub(rb"\s", b"", m.group("body")),
-                                validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return _starts_with_session_key(data)
-
-
-def is_encrypted_message(data):
-    """True when `data` looks like an encrypted message, armored or not."""
-    return is_armored_message(data) or _starts_with_session_key(data)
-
-
-def _starts_with_session_key(data):
-    if not data or not data[0] & 0x80:
-        return False
-    # New-format packets keep the tag in the low six bits, old-format
-    # packets in bits 5..2.
-    tag = data[0] & 0x3F if data[0] & 0x40 else (data[0] >> 2) & 0x0F
-    return tag in _SESSION_KEY_TAGS
-
 
 class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
