@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 
-from server_fixtures import free_port
+from server_fixtures import free_ports
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SITE = os.path.join(TOP, "etc/nginx/sites-available/pyweb-popcon-server")
@@ -98,7 +98,7 @@ class Nginx:
     def __init__(self, top, upstream, output_dir, cert, key, error_log=None):
         self.top = top
         os.makedirs(top, exist_ok=True)
-        self.https, self.http = free_port(), free_port()
+        self.https, self.http = free_ports(2)
         with open(SITE) as f:
             site = render(f.read(), self.https, self.http, upstream,
                           output_dir, cert, key, error_log)

@@ -225,10 +225,21 @@ def database_url(backend, directory):
 
 # -- a server on disk --------------------------------------------------------
 
+def free_ports(count):
+    """`count` distinct free ports on 127.0.0.1: all bound at once while
+    picked, as the kernel may hand a port just closed out again."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class Server:
