@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 import time
 
+from processes import wait_or_kill
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
@@ -66,11 +68,7 @@ class Browser:
             self.send("Browser.close")
         except (OSError, RuntimeError):
             pass
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        wait_or_kill(self.proc, 30)
         self.proc.stderr.close()
         os.close(self.commands)
         os.close(self.replies)

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 
+from processes import wait_or_kill
 from pyweb_popcon import dnswire
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -252,10 +253,7 @@ class Stack:
         for proc in reversed(self.procs):
             proc.terminate()
         for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            wait_or_kill(proc, 10)
         if hasattr(self, "proxy"):
             self.proxy.close()
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 
+from processes import wait_or_kill
 from server_fixtures import free_ports
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,11 +132,7 @@ class Nginx:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc, 30)
         self.proc.stderr.close()
 
     def __enter__(self):
