@@ -303,11 +303,20 @@ class Server:
 
 
 def dump(store):
-    """Everything in the database, as sorted tuples, to compare runs."""
-    return {table: sorted(tuple(r) for r in store.query(
-                f"SELECT * FROM {table}"))
-            for table in ("hosts", "host_frameworks", "host_pythons",
-                          "history")}
+    """Everything in the database, as sorted tuples, to compare runs; rows
+    named by host ID, as the hid numbering depends on the order of work."""
+    selects = {
+        "hosts": "SELECT host_id, received, receipt, forgotten, date, format,"
+                 " client, os_vendor, os_release, os_arch, virt, age"
+                 " FROM hosts",
+        "host_frameworks": "SELECT host_id, name, version, series, via, envs,"
+                           " used FROM host_frameworks JOIN hosts USING (hid)",
+        "host_pythons": "SELECT host_id, python FROM host_pythons"
+                        " JOIN hosts USING (hid)",
+        "history": "SELECT * FROM history",
+    }
+    return {table: sorted(tuple(r) for r in store.query(select))
+            for table, select in selects.items()}
 
 
 @pytest.fixture(params=BACKENDS)

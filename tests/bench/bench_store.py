@@ -47,13 +47,17 @@ def ages(n):
 
 
 def fill(store, n, now, aged):
+    """Ingest numbers each stored message (hid) in the order messages come
+    in, and a host's newest report is the one kept: the hosts are
+    written here oldest report first, as a running server holds them."""
     rng = random.Random(n + 1)
+    in_order = sorted(aged, reverse=True)
     with store.transaction():
         for start in range(0, n, 50_000):
             hosts, fws, pys = [], [], []
-            for _ in range(min(50_000, n - start)):
+            for hid in range(start + 1, min(start + 50_000, n) + 1):
                 host = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                hosts.append((host, now - aged[len(hosts) + start],
+                hosts.append((hid, host, now - in_order[hid - 1],
                               host, 0, "2026-11-28", 1, "0.1.0", "Debian",
                               rng.choice(["11", "12", "13"]), "amd64",
                               rng.choice(["none", "vm", "container"]),
@@ -61,12 +65,12 @@ def fill(store, n, now, aged):
                 for name, versions in {rng.choices(FRAMEWORKS, WEIGHTS)[0]
                                        for _ in range(3)}:
                     version = rng.choice(versions)
-                    fws.append((host, name, version, series(version),
+                    fws.append((hid, name, version, series(version),
                                 rng.choice(["deb", "pip", "venv"]), 1,
                                 rng.choice([0, 1, None])))
-                pys.append((host, rng.choice(["3.9", "3.11", "3.12"])))
+                pys.append((hid, rng.choice(["3.9", "3.11", "3.12"])))
             store._many("INSERT INTO hosts VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", hosts)
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", hosts)
             store._many("INSERT INTO host_frameworks VALUES "
                         "(?, ?, ?, ?, ?, ?, ?)", fws)
             store._many("INSERT INTO host_pythons VALUES (?, ?)", pys)

@@ -1,11 +1,18 @@
 """The database: one schema and one set of SQL for SQLite and PostgreSQL.
 
 Statements are written once, with ? placeholders that become %s for
-psycopg.  Flags are INTEGER 0/1 so both engines count them alike.  One
-row per host holds its newest message; a forget message leaves only a
-tombstone (host_id and when), so an older report that arrives later, or
-is ingested by another machine at the same time, cannot bring it back.
-Expiry removes tombstones like any other row.
+psycopg; only numbering stored messages differs (see _next_hid).  Flags
+are INTEGER 0/1 so both engines count them alike.  One row per host holds
+its newest message; a forget message leaves only a tombstone (host_id and
+when), so an older report that arrives later, or is ingested by another
+machine at the same time, cannot bring it back.  Expiry removes
+tombstones like any other row.
+
+Rows are keyed by `hid`, a number each stored message gets in the order
+messages are stored, not by the random host ID: a host's rows are written
+anew with each report, so the hosts that stopped reporting 20 days ago
+are the lowest numbers, together at the start of every table and index.
+Expiry then empties whole pages instead of a few rows on every page.
 """
 
 import contextlib
@@ -24,7 +31,8 @@ from pyweb_popcon.server import ServerError
 # have been applied.  Never edit one that has shipped: append another.
 # {clustered} is where SQLite is told to keep a table in its primary key's
 # order (WITHOUT ROWID): one B-tree fewer to update per row, which is most
-# of what expiry costs.  PostgreSQL has no such clause and needs none.
+# of what expiry costs.  PostgreSQL has no such clause and needs none.  A
+# statement in a dict is for the engine it names only.
 MIGRATIONS = (
     (
         """CREATE TABLE hosts (
@@ -57,27 +65,75 @@ MIGRATIONS = (
         """CREATE TABLE history (
             day TEXT PRIMARY KEY, hosts INTEGER NOT NULL, stats TEXT NOT NULL)""",
     ),
+    (
+        # Rows keyed by hid (see the module's docstring), numbered in the
+        # order the hosts' messages were received.
+        """CREATE TABLE hosts_by_hid (
+            hid BIGINT PRIMARY KEY,
+            host_id TEXT NOT NULL UNIQUE,
+            received BIGINT NOT NULL,
+            receipt TEXT NOT NULL,
+            forgotten INTEGER NOT NULL,
+            date TEXT, format INTEGER, client TEXT,
+            os_vendor TEXT, os_release TEXT, os_arch TEXT,
+            virt TEXT, age TEXT){clustered}""",
+        """INSERT INTO hosts_by_hid
+            SELECT ROW_NUMBER() OVER (ORDER BY received, receipt), host_id,
+                   received, receipt, forgotten, date, format, client,
+                   os_vendor, os_release, os_arch, virt, age
+            FROM hosts""",
+        """CREATE TABLE frameworks_by_hid (
+            hid BIGINT NOT NULL REFERENCES hosts_by_hid (hid),
+            name TEXT NOT NULL, version TEXT NOT NULL, series TEXT NOT NULL,
+            via TEXT NOT NULL, envs INTEGER NOT NULL, used INTEGER,
+            PRIMARY KEY (hid, name, version, via)){clustered}""",
+        """INSERT INTO frameworks_by_hid
+            SELECT h.hid, f.name, f.version, f.series, f.via, f.envs, f.used
+            FROM host_frameworks f JOIN hosts_by_hid h USING (host_id)""",
+        """CREATE TABLE pythons_by_hid (
+            hid BIGINT NOT NULL REFERENCES hosts_by_hid (hid),
+            python TEXT NOT NULL,
+            PRIMARY KEY (hid, python)){clustered}""",
+        """INSERT INTO pythons_by_hid
+            SELECT h.hid, p.python
+            FROM host_pythons p JOIN hosts_by_hid h USING (host_id)""",
+        "DROP TABLE host_frameworks",
+        "DROP TABLE host_pythons",
+        "DROP TABLE hosts",
+        "ALTER TABLE hosts_by_hid RENAME TO hosts",
+        "ALTER TABLE frameworks_by_hid RENAME TO host_frameworks",
+        "ALTER TABLE pythons_by_hid RENAME TO host_pythons",
+        "CREATE INDEX hosts_received ON hosts (received)",
+        # Covering indexes: each count is one ordered index scan.
+        # (name, hid, used) serves both hosts and used per framework.
+        """CREATE INDEX host_frameworks_name
+            ON host_frameworks (name, hid, used)""",
+        """CREATE INDEX host_frameworks_series
+            ON host_frameworks (name, series, hid)""",
+        "CREATE INDEX host_frameworks_via ON host_frameworks (name, via, hid)",
+        "CREATE INDEX host_pythons_python ON host_pythons (python, hid)",
+        {"postgresql": "CREATE SEQUENCE hosts_hid"},
+        {"postgresql": "SELECT setval('hosts_hid', (SELECT COALESCE(MAX(hid), "
+                       "0) + 1 FROM hosts), false)"},
+    ),
 )
 
-# A message replaces the stored row only if it was received later; the
-# spool name breaks ties so the result never depends on ingest order.
-_UPSERT = """
-INSERT INTO hosts (host_id, received, receipt, forgotten, date, format,
+_INSERT = """
+INSERT INTO hosts (hid, host_id, received, receipt, forgotten, date, format,
                    client, os_vendor, os_release, os_arch, virt, age)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (host_id) DO UPDATE SET
-    received = excluded.received, receipt = excluded.receipt,
-    forgotten = excluded.forgotten, date = excluded.date,
-    format = excluded.format, client = excluded.client,
-    os_vendor = excluded.os_vendor, os_release = excluded.os_release,
-    os_arch = excluded.os_arch, virt = excluded.virt, age = excluded.age
-WHERE excluded.received > hosts.received
-   OR (excluded.received = hosts.received AND excluded.receipt > hosts.receipt)
-RETURNING host_id"""
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (host_id) DO NOTHING
+RETURNING hid"""
+
+_UPDATE = """
+UPDATE hosts SET hid = ?, host_id = ?, received = ?, receipt = ?,
+    forgotten = ?, date = ?, format = ?, client = ?, os_vendor = ?,
+    os_release = ?, os_arch = ?, virt = ?, age = ?
+WHERE hid = ?"""
 
 OTHER = "other"
-# Hosts deleted per transaction by expire.
-EXPIRE_BATCH = 10_000
+# Hosts deleted per step of expire (a step of its progress bar).
+EXPIRE_BATCH = 50_000
 
 
 class StoreError(ServerError):
@@ -214,9 +270,14 @@ class Store:
                         raise StoreError(f"database schema version {version} "
                                          "is newer than this program knows")
                     clustered = " WITHOUT ROWID" if self.sqlite else ""
+                    engine = "sqlite" if self.sqlite else "postgresql"
                     for statements in MIGRATIONS[version:]:
                         for statement in statements:
-                            self.query(statement.format(clustered=clustered))
+                            if isinstance(statement, dict):
+                                statement = statement.get(engine)
+                            if statement:
+                                self.query(statement.format(
+                                    clustered=clustered))
                     self.query("UPDATE schema_version SET version = ? "
                                "WHERE id = 1", (len(MIGRATIONS),))
                 return
@@ -245,83 +306,109 @@ class Store:
 
     def _put_one(self, received, receipt, message):
         host = message.host_id
-        before = self.query("SELECT forgotten FROM hosts WHERE host_id = ?",
-                            (host,))
         if isinstance(message, report.Forget):
-            row = (host, received, receipt, 1) + (None,) * 8
+            fields = (host, received, receipt, 1) + (None,) * 8
         else:
             os_ = message.os
-            row = (host, received, receipt, 0, message.date, report.FORMAT,
-                   message.client, os_.vendor, os_.release, os_.arch,
-                   message.virt, message.age)
-        if not self.query(_UPSERT, row):
+            fields = (host, received, receipt, 0, message.date, report.FORMAT,
+                      message.client, os_.vendor, os_.release, os_.arch,
+                      message.virt, message.age)
+        # PostgreSQL: the row stays locked until commit, so what is read
+        # here is what another ingester left, and it waits for us.
+        lock = "" if self.sqlite else " FOR UPDATE"
+        while True:
+            stored = self.query("SELECT hid, received, receipt, forgotten "
+                                f"FROM hosts WHERE host_id = ?{lock}", (host,))
+            if stored:
+                break
+            hid = self._next_hid()
+            if self.query(_INSERT, (hid,) + fields):
+                self._put_children(hid, message)
+                return ("forgotten" if isinstance(message, report.Forget)
+                        else "new")
+            # Another ingester stored this host since: compare with that.
+        old, old_received, old_receipt, forgotten = stored[0]
+        # The spool name breaks ties so the result never depends on the
+        # order messages are ingested in.
+        if (received, receipt) <= (old_received, old_receipt):
             return "outdated"
-        # Even when `before` found no row: another ingester may have stored
-        # this host since, and the upsert waited for it and replaced it.
-        self.query("DELETE FROM host_frameworks WHERE host_id = ?", (host,))
-        self.query("DELETE FROM host_pythons WHERE host_id = ?", (host,))
+        self.query("DELETE FROM host_frameworks WHERE hid = ?", (old,))
+        self.query("DELETE FROM host_pythons WHERE hid = ?", (old,))
+        hid = self._next_hid()
+        self.query(_UPDATE, (hid,) + fields + (old,))
+        self._put_children(hid, message)
         if isinstance(message, report.Forget):
             return "forgotten"
-        self._many("INSERT INTO host_frameworks (host_id, name, version, "
+        return "new" if forgotten else "replaced"
+
+    def _next_hid(self):
+        """A hid no row has.  SQLite has one writer at a time, so the
+        highest in use plus one is free (one that expiry freed took its
+        rows with it); ingesters on one PostgreSQL run side by side and
+        take theirs from a sequence."""
+        (hid,), = self.query("SELECT COALESCE(MAX(hid), 0) + 1 FROM hosts"
+                             if self.sqlite else
+                             "SELECT nextval('hosts_hid')")
+        return hid
+
+    def _put_children(self, hid, message):
+        if isinstance(message, report.Forget):
+            return
+        self._many("INSERT INTO host_frameworks (hid, name, version, "
                    "series, via, envs, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [(host, e.name, e.version, series(e.version), e.via,
+                   [(hid, e.name, e.version, series(e.version), e.via,
                      e.envs, None if e.used is None else int(e.used))
                     for e in message.frameworks])
-        self._many("INSERT INTO host_pythons (host_id, python) VALUES (?, ?)",
-                   [(host, p) for p in message.pythons])
-        return "replaced" if before and not before[0][0] else "new"
+        self._many("INSERT INTO host_pythons (hid, python) VALUES (?, ?)",
+                   [(hid, p) for p in message.pythons])
 
     def expire(self, cutoff_ns, progress=None):
         """Delete every host received before `cutoff_ns`; how many hosts
         (tombstones are deleted too, and not counted).  After each batch,
         `progress(n, total)` is told that n more of `total` are done.
 
-        Host IDs are random, so the old hosts lie all over every table.
-        Deleted in host ID order, a batch at a time, each batch walks one
-        stretch of each B-tree once; deleted in any other order, every row
-        is a seek into pages the cache no longer holds, which grows worse
-        than linearly with the store.  A batch is a transaction of its
-        own: ingest waits for one batch, not for the whole run.
+        The old hosts have the lowest hids (see the module's docstring):
+        deleted in hid order, they empty whole pages at the start of each
+        table and index.  One transaction: committing as it goes would
+        write the pages of the host ID index, where the old hosts lie all
+        over, once per commit instead of once; ingest waits seconds, once.
         """
-        old = [h for h, in self.query(
-            "SELECT host_id FROM hosts WHERE received < ? ORDER BY host_id",
-            (cutoff_ns,))]
         hosts = 0
-        if progress:
-            progress(0, len(old))
-        self.query("CREATE TEMPORARY TABLE expiring (host_id TEXT PRIMARY "
-                   "KEY)")
-        try:
-            for start in range(0, len(old), EXPIRE_BATCH):
-                batch = old[start:start + EXPIRE_BATCH]
-                with self.transaction():
-                    hosts += self._expire_batch(batch, cutoff_ns)
+        # Made inside the transaction, so a rollback takes it away too.
+        with self.transaction():
+            self.query("CREATE TEMPORARY TABLE expiring (hid BIGINT "
+                       "PRIMARY KEY)")
+            self.query("INSERT INTO expiring SELECT hid FROM hosts "
+                       "WHERE received < ?", (cutoff_ns,))
+            (total,), = self.query("SELECT COUNT(*) FROM expiring")
+            if progress:
+                progress(0, total)
+            doomed = ("hid IN (SELECT hid FROM expiring "
+                      "WHERE hid > ? AND hid <= ?)")
+            after = 0       # hids start at 1
+            for done in range(0, total, EXPIRE_BATCH):
+                (last,), = self.query(
+                    "SELECT MAX(hid) FROM (SELECT hid FROM expiring WHERE "
+                    "hid > ? ORDER BY hid LIMIT ?) AS batch",
+                    (after, EXPIRE_BATCH))
+                self.query(f"DELETE FROM host_frameworks WHERE {doomed}",
+                           (after, last))
+                self.query(f"DELETE FROM host_pythons WHERE {doomed}",
+                           (after, last))
+                gone = self.query(f"DELETE FROM hosts WHERE {doomed} "
+                                  "RETURNING forgotten", (after, last))
+                hosts += sum(1 for forgotten, in gone if not forgotten)
+                after = last
                 if progress:
-                    progress(len(batch), len(old))
-        finally:
+                    progress(min(EXPIRE_BATCH, total - done), total)
             self.query("DROP TABLE expiring")
         return hosts
-
-    def _expire_batch(self, batch, cutoff_ns):
-        self._many("INSERT INTO expiring (host_id) VALUES (?)",
-                   [(h,) for h in batch])
-        # A report that came in since the list was made keeps its host.
-        self.query("DELETE FROM expiring WHERE EXISTS (SELECT 1 FROM hosts "
-                   "WHERE hosts.host_id = expiring.host_id AND "
-                   "hosts.received >= ?)", (cutoff_ns,))
-        doomed = "host_id IN (SELECT host_id FROM expiring)"
-        self.query(f"DELETE FROM host_frameworks WHERE {doomed}")
-        self.query(f"DELETE FROM host_pythons WHERE {doomed}")
-        gone = self.query(f"DELETE FROM hosts WHERE {doomed} "
-                          "RETURNING forgotten")
-        self.query("DELETE FROM expiring")
-        return sum(1 for forgotten, in gone if not forgotten)
 
     def _count(self, table, cols, where="", params=()):
         """{(col values): distinct hosts} over `table` rows matching `where`."""
         select = "".join(f"{c}, " for c in cols)
         group = f" GROUP BY {', '.join(cols)}" if cols else ""
-        rows = self.query(f"SELECT {select}COUNT(DISTINCT host_id) FROM "
+        rows = self.query(f"SELECT {select}COUNT(DISTINCT hid) FROM "
                           f"{table}{' WHERE ' + where if where else ''}"
                           f"{group}", params)
         return {tuple(r[:-1]): r[-1] for r in rows if r[-1]}

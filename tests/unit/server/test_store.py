@@ -1,13 +1,16 @@
-"""The store on SQLite and on a real PostgreSQL: schema, upsert, expiry."""
+"""The store on SQLite and on a real PostgreSQL: schema and its migration,
+upsert, expiry."""
 
+import random
 import uuid
 
 import pytest
 
 from pyweb_popcon import report
 from pyweb_popcon.server import expire
+from pyweb_popcon.server import store as store_module
 from pyweb_popcon.server.store import MIGRATIONS, Store, series
-from server_fixtures import backend, database_url  # noqa: F401
+from server_fixtures import backend, database_url, dump  # noqa: F401
 
 DAY = 86_400 * 10**9
 NOW = 1_800_000_000 * 10**9
@@ -66,7 +69,8 @@ def test_forget_deletes_and_outlives_older_reports(store):
     store.put([(NOW, "a", rep(host, ("django", "4.2.11"))),
                (NOW, "b", rep(other, ("flask", "3.0.3")))])
     assert store.put([(NOW + 1, "c", report.Forget(host))]) == ["forgotten"]
-    assert store.query("SELECT host_id FROM host_frameworks") == [(other,)]
+    assert store.query("SELECT host_id FROM host_frameworks JOIN hosts "
+                       "USING (hid)") == [(other,)]
     assert store.query("SELECT host_id, forgotten, date, client FROM hosts "
                        "WHERE host_id = ?", (host,)) == [(host, 1, None, None)]
     # A report sent before the forget, ingested after it, stays forgotten.
@@ -86,7 +90,7 @@ def test_expiry_at_19_20_21_days(store, tmp_path, age_days, kept):
     remaining = {h for (h,) in store.query("SELECT host_id FROM hosts")}
     assert remaining == ({host, fresh} if kept else {fresh})
     frameworks = {h for (h,) in store.query(
-        "SELECT host_id FROM host_frameworks")}
+        "SELECT host_id FROM host_frameworks JOIN hosts USING (hid)")}
     assert frameworks == remaining
 
 
@@ -110,10 +114,114 @@ def test_more_small_buckets_than_a_statement_takes_parameters(store):
     n = 70_000
     hosts = [str(uuid.UUID(int=i, version=4)) for i in range(n)]
     with store.transaction():
-        store._many("INSERT INTO hosts (host_id, received, receipt, "
+        store._many("INSERT INTO hosts (hid, host_id, received, receipt, "
                     "forgotten, os_vendor, os_release, virt, age) "
-                    "VALUES (?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
-                    [(h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
+                    "VALUES (?, ?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
+                    [(i + 1, h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
     counts = store.counts(5)
     assert counts["hosts"] == n
     assert counts["os"] == {("other",): n}
+
+
+def test_a_version_1_database_is_renumbered_and_keeps_everything(
+        tmp_path, backend, monkeypatch):  # noqa: F811
+    """Schema 1 keyed rows by host ID; schema 2 by hid, numbered in the
+    order the hosts were received, with every row and count kept."""
+    url = database_url(backend, str(tmp_path))
+    hosts = [str(uuid.uuid4()) for _ in range(4)]
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+    with Store(url) as old:
+        with old.transaction():
+            for i, host in enumerate(hosts):
+                old.query("INSERT INTO hosts (host_id, received, receipt, "
+                          "forgotten, os_vendor, os_release, virt, age) "
+                          "VALUES (?, ?, ?, ?, 'Debian', '12', 'vm', '25+')",
+                          (host, NOW - i * DAY, f"r{i}", int(i == 3)))
+            old.query("INSERT INTO host_frameworks VALUES "
+                      "(?, 'django', '4.2.11', '4.2', 'deb', 1, 1)",
+                      (hosts[0],))
+            old.query("INSERT INTO host_frameworks VALUES "
+                      "(?, 'flask', '3.0.3', '3.0', 'pip', 2, NULL)",
+                      (hosts[2],))
+            old.query("INSERT INTO host_pythons VALUES (?, '3.11')",
+                      (hosts[1],))
+    monkeypatch.undo()
+    with Store(url) as store:
+        assert store.query("SELECT version FROM schema_version") == [
+            (len(MIGRATIONS),)]
+        # Oldest first: host 3 (the tombstone, 3 days old) is hid 1.
+        assert store.query("SELECT hid, host_id, forgotten FROM hosts "
+                           "ORDER BY hid") == [
+            (1, hosts[3], 1), (2, hosts[2], 0), (3, hosts[1], 0),
+            (4, hosts[0], 0)]
+        assert dump(store)["host_frameworks"] == sorted([
+            (hosts[0], "django", "4.2.11", "4.2", "deb", 1, 1),
+            (hosts[2], "flask", "3.0.3", "3.0", "pip", 2, None)])
+        assert dump(store)["host_pythons"] == [(hosts[1], "3.11")]
+        # New messages are numbered after the old rows.
+        assert store.put([(NOW + DAY, "s", rep(hosts[3], ("sanic",
+                                                          "23.6.0")))]) == [
+            "new"]
+        assert store.query("SELECT hid FROM hosts WHERE host_id = ?",
+                           (hosts[3],)) == [(5,)]
+        assert store.counts(1)["frameworks"] == {
+            "django": (1, 1), "flask": (1, 0), "sanic": (1, 1)}
+
+
+def test_expiry_in_batches_whatever_order_hosts_were_stored_in(
+        store, monkeypatch):
+    """A backlog ingested late stores old reports after new ones (higher
+    hids); replaced and forgotten hosts have moved to new hids.  Only the
+    hosts received too long ago go, and progress adds up to them."""
+    monkeypatch.setattr(store_module, "EXPIRE_BATCH", 3)
+    rng = random.Random(7)
+    hosts = [str(uuid.uuid4()) for _ in range(40)]
+    ages = {h: rng.choice((0, 5, 19, 21, 30)) for h in hosts}
+    order = hosts[:]
+    rng.shuffle(order)
+    for host in order:
+        store.put([(NOW - ages[host] * DAY, f"r{host}",
+                    rep(host, ("django", "4.2.11"), ("flask", "3.0.3")))])
+    # Reports that make old hosts new again, and forgets, old and new.
+    renewed = [h for h in hosts if ages[h] >= 20][:3]
+    forgotten_old = [h for h in hosts if ages[h] >= 20][3:5]
+    forgotten_new = hosts[-2:]
+    for host in renewed:
+        store.put([(NOW, f"s{host}", rep(host, ("sanic", "23.6.0")))])
+        ages[host] = 0
+    for host in forgotten_old:
+        store.put([(NOW - ages[host] * DAY + 1, f"t{host}",
+                    report.Forget(host))])
+    for host in forgotten_new:
+        store.put([(NOW, f"t{host}", report.Forget(host))])
+        ages[host] = 0
+    steps = []
+    gone = store.expire(NOW - 20 * DAY + 1,
+                        lambda n, total: steps.append((n, total)))
+    old = {h for h in hosts if ages[h] >= 20}
+    assert gone == len(old - set(forgotten_old))      # tombstones uncounted
+    total = steps[0][1]
+    assert total == len(old) and steps[0][0] == 0
+    assert sum(n for n, _ in steps) == total and len(steps) > 2
+    assert {r[0] for r in dump(store)["hosts"]} == set(hosts) - old
+    assert {r[0] for r in dump(store)["host_frameworks"]} == \
+        set(hosts) - old - set(forgotten_new)
+    assert {r[0] for r in dump(store)["host_pythons"]} == \
+        set(hosts) - old - set(forgotten_new)
+
+
+def test_expiry_that_fails_half_way_deletes_nothing(store, monkeypatch):
+    monkeypatch.setattr(store_module, "EXPIRE_BATCH", 2)
+    for i in range(6):
+        store.put([(NOW - 30 * DAY, f"r{i}",
+                    rep(str(uuid.uuid4()), ("django", "4.2.11")))])
+    before = dump(store)
+
+    def fail_after_first_batch(n, total):
+        if n:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        store.expire(NOW, fail_after_first_batch)
+    assert dump(store) == before
+    assert store.expire(NOW) == 6          # and the next run does it all
+    assert dump(store)["hosts"] == []
