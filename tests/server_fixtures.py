@@ -314,6 +314,9 @@ def dump(store):
         "host_pythons": "SELECT host_id, python FROM host_pythons"
                         " JOIN hosts USING (hid)",
         "history": "SELECT * FROM history",
+        # Each entry with the host its hid names: a stale one shows.
+        "host_ids": "SELECT i.host_id, h.host_id FROM host_ids i"
+                    " LEFT JOIN hosts h ON h.hid = i.hid",
     }
     return {table: sorted(tuple(r) for r in store.query(select))
             for table, select in selects.items()}

@@ -71,9 +71,12 @@ def fill(store, n, now, aged):
                 pys.append((hid, rng.choice(["3.9", "3.11", "3.12"])))
             store._many("INSERT INTO hosts VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", hosts)
+            store._many("INSERT INTO host_ids VALUES (?, ?)",
+                        [(h[1], h[0]) for h in hosts])
             store._many("INSERT INTO host_frameworks VALUES "
                         "(?, ?, ?, ?, ?, ?, ?)", fws)
             store._many("INSERT INTO host_pythons VALUES (?, ?)", pys)
+        store.query("UPDATE hosts_hid SET last = ?", (n,))
 
 
 def timed(conf, *args):

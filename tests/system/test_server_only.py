@@ -238,7 +238,8 @@ def test_remote_postgresql_with_the_documented_drop_in(box):
                input=drop_in.replace("192.0.2.10", "127.0.0.1"))
     box.sh("systemctl daemon-reload")
     box.sh("su postgres -c \"psql -q popcon -c 'DELETE FROM host_frameworks;"
-           " DELETE FROM host_pythons; DELETE FROM hosts'\"")
+           " DELETE FROM host_pythons; DELETE FROM hosts;"
+           " DELETE FROM host_ids'\"")
     before = tcp_connections(box)
     status, _, answer = submit(box, HOSTS[0])
     assert status == 202, answer

@@ -1,7 +1,7 @@
 """The database: one schema and one set of SQL for SQLite and PostgreSQL.
 
 Statements are written once, with ? placeholders that become %s for
-psycopg; only numbering stored messages differs (see _next_hid).  Flags
+psycopg; only where hids come from differs (see _next_hid).  Flags
 are INTEGER 0/1 so both engines count them alike.  One row per host holds
 its newest message; a forget message leaves only a tombstone (host_id and
 when), so an older report that arrives later, or is ingested by another
@@ -70,7 +70,7 @@ MIGRATIONS = (
         # order the hosts' messages were received.
         """CREATE TABLE hosts_by_hid (
             hid BIGINT PRIMARY KEY,
-            host_id TEXT NOT NULL UNIQUE,
+            host_id TEXT NOT NULL,
             received BIGINT NOT NULL,
             receipt TEXT NOT NULL,
             forgotten INTEGER NOT NULL,
@@ -82,6 +82,14 @@ MIGRATIONS = (
                    received, receipt, forgotten, date, format, client,
                    os_vendor, os_release, os_arch, virt, age
             FROM hosts""",
+        # Which hid a host ID has now.  A table, not an index on hosts:
+        # expiry deletes from it in host ID order, in one sweep, and from
+        # everything else in hid order; an index would be deleted from in
+        # hid order, a random page each time.
+        """CREATE TABLE host_ids (
+            host_id TEXT PRIMARY KEY,
+            hid BIGINT NOT NULL){clustered}""",
+        "INSERT INTO host_ids SELECT host_id, hid FROM hosts_by_hid",
         """CREATE TABLE frameworks_by_hid (
             hid BIGINT NOT NULL REFERENCES hosts_by_hid (hid),
             name TEXT NOT NULL, version TEXT NOT NULL, series TEXT NOT NULL,
@@ -112,24 +120,20 @@ MIGRATIONS = (
             ON host_frameworks (name, series, hid)""",
         "CREATE INDEX host_frameworks_via ON host_frameworks (name, via, hid)",
         "CREATE INDEX host_pythons_python ON host_pythons (python, hid)",
-        {"postgresql": "CREATE SEQUENCE hosts_hid"},
+        # Where hids come from: never one used before.
+        {"postgresql": "CREATE SEQUENCE hosts_hid",
+         "sqlite": "CREATE TABLE hosts_hid (last BIGINT NOT NULL)"},
         {"postgresql": "SELECT setval('hosts_hid', (SELECT COALESCE(MAX(hid), "
-                       "0) + 1 FROM hosts), false)"},
+                       "0) + 1 FROM hosts), false)",
+         "sqlite": "INSERT INTO hosts_hid SELECT COALESCE(MAX(hid), 0) "
+                   "FROM hosts"},
     ),
 )
 
 _INSERT = """
 INSERT INTO hosts (hid, host_id, received, receipt, forgotten, date, format,
                    client, os_vendor, os_release, os_arch, virt, age)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (host_id) DO NOTHING
-RETURNING hid"""
-
-_UPDATE = """
-UPDATE hosts SET hid = ?, host_id = ?, received = ?, receipt = ?,
-    forgotten = ?, date = ?, format = ?, client = ?, os_vendor = ?,
-    os_release = ?, os_arch = ?, virt = ?, age = ?
-WHERE hid = ?"""
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 OTHER = "other"
 # Hosts deleted per step of expire (a step of its progress bar).
@@ -313,41 +317,48 @@ class Store:
             fields = (host, received, receipt, 0, message.date, report.FORMAT,
                       message.client, os_.vendor, os_.release, os_.arch,
                       message.virt, message.age)
-        # PostgreSQL: the row stays locked until commit, so what is read
-        # here is what another ingester left, and it waits for us.
+        # PostgreSQL: the entry stays locked until commit, so the host row
+        # read after it (by a statement of its own, which sees what was
+        # committed meanwhile) is what another ingester left.
         lock = "" if self.sqlite else " FOR UPDATE"
         while True:
-            stored = self.query("SELECT hid, received, receipt, forgotten "
-                                f"FROM hosts WHERE host_id = ?{lock}", (host,))
-            if stored:
+            entry = self.query("SELECT hid FROM host_ids WHERE host_id = "
+                               f"?{lock}", (host,))
+            if entry:
                 break
             hid = self._next_hid()
-            if self.query(_INSERT, (hid,) + fields):
+            if self.query("INSERT INTO host_ids (host_id, hid) VALUES (?, ?) "
+                          "ON CONFLICT (host_id) DO NOTHING RETURNING hid",
+                          (host, hid)):
+                self.query(_INSERT, (hid,) + fields)
                 self._put_children(hid, message)
                 return ("forgotten" if isinstance(message, report.Forget)
                         else "new")
             # Another ingester stored this host since: compare with that.
-        old, old_received, old_receipt, forgotten = stored[0]
+        (old,), = entry
+        stored = self.query("SELECT received, receipt, forgotten FROM hosts "
+                            "WHERE hid = ?", (old,))
         # The spool name breaks ties so the result never depends on the
-        # order messages are ingested in.
-        if (received, receipt) <= (old_received, old_receipt):
+        # order messages are ingested in.  An entry whose host row someone
+        # deleted by hand stands for no host.
+        if stored and (received, receipt) <= stored[0][:2]:
             return "outdated"
-        self.query("DELETE FROM host_frameworks WHERE hid = ?", (old,))
-        self.query("DELETE FROM host_pythons WHERE hid = ?", (old,))
+        for table in ("host_frameworks", "host_pythons", "hosts"):
+            self.query(f"DELETE FROM {table} WHERE hid = ?", (old,))
         hid = self._next_hid()
-        self.query(_UPDATE, (hid,) + fields + (old,))
+        self.query("UPDATE host_ids SET hid = ? WHERE host_id = ?",
+                   (hid, host))
+        self.query(_INSERT, (hid,) + fields)
         self._put_children(hid, message)
         if isinstance(message, report.Forget):
             return "forgotten"
-        return "new" if forgotten else "replaced"
+        return "replaced" if stored and not stored[0][2] else "new"
 
     def _next_hid(self):
-        """A hid no row has.  SQLite has one writer at a time, so the
-        highest in use plus one is free (one that expiry freed took its
-        rows with it); ingesters on one PostgreSQL run side by side and
-        take theirs from a sequence."""
-        (hid,), = self.query("SELECT COALESCE(MAX(hid), 0) + 1 FROM hosts"
-                             if self.sqlite else
+        """A hid never given before.  SQLite has no sequences, and one
+        writer at a time: a one-row table does."""
+        (hid,), = self.query("UPDATE hosts_hid SET last = last + 1 "
+                             "RETURNING last" if self.sqlite else
                              "SELECT nextval('hosts_hid')")
         return hid
 
@@ -369,16 +380,17 @@ class Store:
 
         The old hosts have the lowest hids (see the module's docstring):
         deleted in hid order, they empty whole pages at the start of each
-        table and index.  One transaction: committing as it goes would
-        write the pages of the host ID index, where the old hosts lie all
-        over, once per commit instead of once; ingest waits seconds, once.
+        table and index; host_ids is swept once, in host ID order, at the
+        end.  One transaction: committing as it goes would write the
+        pages of host_ids, where the old hosts lie all over, once per
+        commit instead of once; ingest waits seconds, once.
         """
         hosts = 0
         # Made inside the transaction, so a rollback takes it away too.
         with self.transaction():
             self.query("CREATE TEMPORARY TABLE expiring (hid BIGINT "
-                       "PRIMARY KEY)")
-            self.query("INSERT INTO expiring SELECT hid FROM hosts "
+                       "PRIMARY KEY, host_id TEXT NOT NULL)")
+            self.query("INSERT INTO expiring SELECT hid, host_id FROM hosts "
                        "WHERE received < ?", (cutoff_ns,))
             (total,), = self.query("SELECT COUNT(*) FROM expiring")
             if progress:
@@ -401,6 +413,10 @@ class Store:
                 after = last
                 if progress:
                     progress(min(EXPIRE_BATCH, total - done), total)
+            # A host stored anew since the list was made has a new hid and
+            # keeps its entry.
+            self.query("DELETE FROM host_ids WHERE (host_id, hid) IN "
+                       "(SELECT host_id, hid FROM expiring)")
             self.query("DROP TABLE expiring")
         return hosts
 

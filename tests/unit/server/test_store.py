@@ -158,6 +158,7 @@ def test_a_version_1_database_is_renumbered_and_keeps_everything(
             (hosts[0], "django", "4.2.11", "4.2", "deb", 1, 1),
             (hosts[2], "flask", "3.0.3", "3.0", "pip", 2, None)])
         assert dump(store)["host_pythons"] == [(hosts[1], "3.11")]
+        assert dump(store)["host_ids"] == [(h, h) for h in sorted(hosts)]
         # New messages are numbered after the old rows.
         assert store.put([(NOW + DAY, "s", rep(hosts[3], ("sanic",
                                                           "23.6.0")))]) == [
@@ -204,6 +205,8 @@ def test_expiry_in_batches_whatever_order_hosts_were_stored_in(
     assert total == len(old) and steps[0][0] == 0
     assert sum(n for n, _ in steps) == total and len(steps) > 2
     assert {r[0] for r in dump(store)["hosts"]} == set(hosts) - old
+    assert dump(store)["host_ids"] == [(h, h) for h in sorted(set(hosts) -
+                                                               old)]
     assert {r[0] for r in dump(store)["host_frameworks"]} == \
         set(hosts) - old - set(forgotten_new)
     assert {r[0] for r in dump(store)["host_pythons"]} == \
@@ -225,3 +228,17 @@ def test_expiry_that_fails_half_way_deletes_nothing(store, monkeypatch):
     assert dump(store) == before
     assert store.expire(NOW) == 6          # and the next run does it all
     assert dump(store)["hosts"] == []
+
+
+def test_a_host_deleted_by_hand_comes_back_as_new(store):
+    """An administrator who empties hosts with SQL and forgets host_ids
+    leaves entries that name no host: the next report stores it anew."""
+    host = str(uuid.uuid4())
+    store.put([(NOW, "a", rep(host, ("django", "4.2.11")))])
+    for table in ("host_frameworks", "host_pythons", "hosts"):
+        store.query(f"DELETE FROM {table}")
+    assert store.put([(NOW - DAY, "b", rep(host, ("flask", "3.0.3")))]) == [
+        "new"]
+    assert dump(store)["host_frameworks"] == [
+        (host, "flask", "3.0.3", "3.0", "deb", 1, 1)]
+    assert dump(store)["host_ids"] == [(host, host)]
