@@ -21,10 +21,7 @@ def hosts_of(population):
 
 def store_population(store, population):
     """Make `population`, [(kind of host, how many)], all the store holds."""
-    store.query("DELETE FROM host_frameworks")
-    store.query("DELETE FROM host_pythons")
-    store.query("DELETE FROM hosts")
-    store.query("DELETE FROM host_ids")
+    store.expire(2**63 - 1)     # every host received before the end of time
     store.put([(NOW, f"r{uuid.uuid4().hex}", report.Report(
         host_id=str(uuid.uuid4()), date="2026-11-28", client="0.1.0",
         os=report.OS(*h["os"], "amd64"), virt=h["virt"], age=h["age"],

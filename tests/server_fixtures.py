@@ -26,7 +26,7 @@ import pytest
 
 from pyweb_popcon import report
 from pyweb_popcon.server import settings as server_settings
-from pyweb_popcon.server.store import Store
+from pyweb_popcon.server.store import DAY_NS, Store, _suffix
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "src")
@@ -303,23 +303,25 @@ class Server:
 
 
 def dump(store):
-    """Everything in the database, as sorted tuples, to compare runs; rows
-    named by host ID, as the hid numbering depends on the order of work."""
+    """Everything in the database, as sorted tuples, to compare runs; and
+    which partition each host is in, to show a host in two or misplaced."""
     selects = {
         "hosts": "SELECT host_id, received, receipt, forgotten, date, format,"
                  " client, os_vendor, os_release, os_arch, virt, age"
                  " FROM hosts",
         "host_frameworks": "SELECT host_id, name, version, series, via, envs,"
-                           " used FROM host_frameworks JOIN hosts USING (hid)",
-        "host_pythons": "SELECT host_id, python FROM host_pythons"
-                        " JOIN hosts USING (hid)",
+                           " used FROM host_frameworks",
+        "host_pythons": "SELECT host_id, python FROM host_pythons",
         "history": "SELECT * FROM history",
-        # Each entry with the host its hid names: a stale one shows.
-        "host_ids": "SELECT i.host_id, h.host_id FROM host_ids i"
-                    " LEFT JOIN hosts h ON h.hid = i.hid",
     }
-    return {table: sorted(tuple(r) for r in store.query(select))
-            for table, select in selects.items()}
+    found = {table: sorted(tuple(r) for r in store.query(select))
+             for table, select in selects.items()}
+    found["partitions"] = sorted(
+        (day, host_id, received // DAY_NS)
+        for day, in store.query("SELECT day FROM partitions")
+        for host_id, received in store.query(
+            f"SELECT host_id, received FROM hosts_{_suffix(day)}"))
+    return found
 
 
 @pytest.fixture(params=BACKENDS)

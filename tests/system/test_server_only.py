@@ -237,9 +237,10 @@ def test_remote_postgresql_with_the_documented_drop_in(box):
                "cat > $d/postgresql.conf",
                input=drop_in.replace("192.0.2.10", "127.0.0.1"))
     box.sh("systemctl daemon-reload")
-    box.sh("su postgres -c \"psql -q popcon -c 'DELETE FROM host_frameworks;"
-           " DELETE FROM host_pythons; DELETE FROM hosts;"
-           " DELETE FROM host_ids'\"")
+    # Empty every partition (hosts_*, host_frameworks_*, host_pythons_*).
+    box.sh("su postgres -c 'psql -q popcon'",
+           input="SELECT 'TRUNCATE ' || string_agg(tablename, ', ') FROM "
+                 "pg_tables WHERE tablename ~ '^hosts?_' \\gexec\n")
     before = tcp_connections(box)
     status, _, answer = submit(box, HOSTS[0])
     assert status == 202, answer

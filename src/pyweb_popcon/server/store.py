@@ -1,22 +1,30 @@
 """The database: one schema and one set of SQL for SQLite and PostgreSQL.
 
 Statements are written once, with ? placeholders that become %s for
-psycopg; only where hids come from differs (see _next_hid).  Flags
-are INTEGER 0/1 so both engines count them alike.  One row per host holds
-its newest message; a forget message leaves only a tombstone (host_id and
-when), so an older report that arrives later, or is ingested by another
-machine at the same time, cannot bring it back.  Expiry removes
-tombstones like any other row.
+psycopg; where the engines differ (locking, mostly) the code says so.
+Flags are INTEGER 0/1 so both engines count them alike.  One row per host
+holds its newest message; a forget message leaves only a tombstone
+(host_id and when), so an older report that arrives later, or is
+ingested by another machine at the same time, cannot bring it back.
+Expiry removes tombstones like any other row.
 
-Rows are keyed by `hid`, a number each stored message gets in the order
-messages are stored, not by the random host ID: a host's rows are written
-anew with each report, so the hosts that stopped reporting 20 days ago
-are the lowest numbers, together at the start of every table and index.
-Expiry then empties whole pages instead of a few rows on every page.
+Hosts are kept in partitions, one per day (UTC) messages were received
+on: the tables hosts_YYYYMMDD, host_frameworks_YYYYMMDD and
+host_pythons_YYYYMMDD, listed in `partitions`.  A host's rows are in the
+partition of its newest message and in no other.  Expiry drops the
+partitions wholly older than its cutoff, a table at a time, instead of
+deleting their rows one B-tree entry at a time, and deletes rows only in
+the partition the cutoff falls in.  Counts are made per partition and
+added up: exact, as no host is in two.  The views hosts, host_frameworks
+and host_pythons show every partition as one table, for reading the
+database with SQL.
 """
 
+import collections
 import contextlib
+import datetime
 import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -66,8 +74,9 @@ MIGRATIONS = (
             day TEXT PRIMARY KEY, hosts INTEGER NOT NULL, stats TEXT NOT NULL)""",
     ),
     (
-        # Rows keyed by hid (see the module's docstring), numbered in the
-        # order the hosts' messages were received.
+        # Rows keyed by hid, numbered in the order the hosts' messages
+        # were received, so that expiry emptied whole pages (schema 3
+        # splits hosts by day instead).
         """CREATE TABLE hosts_by_hid (
             hid BIGINT PRIMARY KEY,
             host_id TEXT NOT NULL,
@@ -128,16 +137,50 @@ MIGRATIONS = (
          "sqlite": "INSERT INTO hosts_hid SELECT COALESCE(MAX(hid), 0) "
                    "FROM hosts"},
     ),
+    (
+        # Partitions by day (see the module's docstring).  A callable is
+        # a step that needs Python: here, one partition per day found.
+        "ALTER TABLE hosts RENAME TO hosts_v2",
+        "ALTER TABLE host_frameworks RENAME TO host_frameworks_v2",
+        "ALTER TABLE host_pythons RENAME TO host_pythons_v2",
+        "CREATE TABLE partitions (day BIGINT PRIMARY KEY)",
+        lambda store: _split_by_day(store),
+        "DROP TABLE host_frameworks_v2",
+        "DROP TABLE host_pythons_v2",
+        "DROP TABLE host_ids",
+        "DROP TABLE hosts_v2",
+        {"postgresql": "DROP SEQUENCE hosts_hid",
+         "sqlite": "DROP TABLE hosts_hid"},
+    ),
 )
 
-_INSERT = """
-INSERT INTO hosts (hid, host_id, received, receipt, forgotten, date, format,
-                   client, os_vendor, os_release, os_arch, virt, age)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+DAY_NS = 86_400 * 10**9
+EPOCH = datetime.date(1970, 1, 1)
+
+# A partition's tables (hosts first: the others refer to it), columns as
+# since schema 1, primary keys and covering indexes.  Each count is one
+# ordered scan of an index; (name, host_id, used) serves both hosts and
+# used per framework.  A later schema that changes these must migrate
+# the partitions made with them.
+COLUMNS = {
+    "hosts": ("host_id TEXT NOT NULL", "received BIGINT NOT NULL",
+              "receipt TEXT NOT NULL", "forgotten INTEGER NOT NULL",
+              "date TEXT", "format INTEGER", "client TEXT", "os_vendor TEXT",
+              "os_release TEXT", "os_arch TEXT", "virt TEXT", "age TEXT"),
+    "host_frameworks": ("host_id TEXT NOT NULL", "name TEXT NOT NULL",
+                        "version TEXT NOT NULL", "series TEXT NOT NULL",
+                        "via TEXT NOT NULL", "envs INTEGER NOT NULL",
+                        "used INTEGER"),
+    "host_pythons": ("host_id TEXT NOT NULL", "python TEXT NOT NULL"),
+}
+KEYS = {"hosts": "host_id", "host_frameworks": "host_id, name, version, via",
+        "host_pythons": "host_id, python"}
+INDEXES = {"host_frameworks": {"name": "name, host_id, used",
+                               "series": "name, series, host_id",
+                               "via": "name, via, host_id"},
+           "host_pythons": {"python": "python, host_id"}}
 
 OTHER = "other"
-# Hosts deleted per step of expire (a step of its progress bar).
-EXPIRE_BATCH = 50_000
 
 
 class StoreError(ServerError):
@@ -149,6 +192,47 @@ def series(version):
     """The major.minor a version is published under: 4.2.11 -> 4.2."""
     release = Version(version).release + (0,)
     return f"{release[0]}.{release[1]}"
+
+
+def _suffix(day):
+    """A partition's tables are named by their day: 20561 -> 20260415."""
+    return (EPOCH + datetime.timedelta(days=day)).strftime("%Y%m%d")
+
+
+def _lock_key(host):
+    """A host ID as a PostgreSQL advisory lock (a signed 64-bit number)."""
+    return int.from_bytes(hashlib.blake2b(host.encode(), digest_size=8)
+                          .digest(), "big", signed=True)
+
+
+def _union(selects):
+    """The SELECTs as one, nested so that no compound SELECT has more
+    terms than SQLite allows (500)."""
+    if len(selects) <= 100:
+        return " UNION ALL ".join(selects)
+    return _union([f"SELECT * FROM ({_union(selects[i:i + 100])}) AS p{i}"
+                   for i in range(0, len(selects), 100)])
+
+
+def _split_by_day(store):
+    """Migration 3: schema 2's hosts into one partition per day."""
+    in_day = "h.received >= ? AND h.received < ?"
+    for day, in store.query(f"SELECT DISTINCT received / {DAY_NS} "
+                            "FROM hosts_v2"):
+        store._add_partition(day)
+        span, name = (day * DAY_NS, (day + 1) * DAY_NS), _suffix(day)
+        store.query(f"INSERT INTO hosts_{name} SELECT host_id, received, "
+                    "receipt, forgotten, date, format, client, os_vendor, "
+                    "os_release, os_arch, virt, age FROM hosts_v2 h WHERE "
+                    f"{in_day}", span)
+        store.query(f"INSERT INTO host_frameworks_{name} SELECT h.host_id, "
+                    "f.name, f.version, f.series, f.via, f.envs, f.used "
+                    "FROM host_frameworks_v2 f JOIN hosts_v2 h USING (hid) "
+                    f"WHERE {in_day}", span)
+        store.query(f"INSERT INTO host_pythons_{name} SELECT h.host_id, "
+                    "p.python FROM host_pythons_v2 p JOIN hosts_v2 h "
+                    f"USING (hid) WHERE {in_day}", span)
+    store._views()
 
 
 class Store:
@@ -167,8 +251,12 @@ class Store:
             self._wal()
             # Spool files are deleted after a commit: it must be on disk.
             self.conn.execute("PRAGMA synchronous = FULL")
-            # Expiry and counting walk indexes keyed by random host IDs;
-            # the 2 MB default cache would reread the same pages from disk.
+            # Expired hosts are overwritten on disk, not only unlinked.
+            # Debian builds SQLite with this on; say so, not rely on it.
+            self.conn.execute("PRAGMA secure_delete = ON")
+            # Counting, and replacing hosts, walk indexes keyed by random
+            # host IDs; the 2 MB default cache would reread the same pages
+            # from disk.
             self.conn.execute("PRAGMA cache_size = -131072")
         else:
             try:
@@ -279,7 +367,9 @@ class Store:
                         for statement in statements:
                             if isinstance(statement, dict):
                                 statement = statement.get(engine)
-                            if statement:
+                            if callable(statement):
+                                statement(self)
+                            elif statement:
                                 self.query(statement.format(
                                     clustered=clustered))
                     self.query("UPDATE schema_version SET version = ? "
@@ -299,11 +389,19 @@ class Store:
         Returns a list of outcomes in input order: "new", "replaced",
         "forgotten" or "outdated" (something newer is already stored).
         """
-        # Taking row locks in host_id order keeps concurrent ingesters on
-        # one PostgreSQL from deadlocking each other.
-        order = sorted(range(len(messages)), key=lambda i: messages[i][2].host_id)
+        # Taking locks in one order keeps concurrent ingesters on one
+        # PostgreSQL from deadlocking each other.
+        order = sorted(range(len(messages)),
+                       key=lambda i: _lock_key(messages[i][2].host_id))
         outcomes = [None] * len(messages)
         with self.transaction():
+            # On PostgreSQL, locked: expiry drops none of these before the
+            # commit.  New days' partitions are made now, as each holds
+            # its lock to the commit: taken after a host's lock, it could
+            # deadlock with an ingester waiting for that host.
+            days = self._days(lock=True)
+            for day in sorted({m[0] // DAY_NS for m in messages} - set(days)):
+                self._add_partition(day)
             for i in order:
                 outcomes[i] = self._put_one(*messages[i])
         return outcomes
@@ -317,126 +415,155 @@ class Store:
             fields = (host, received, receipt, 0, message.date, report.FORMAT,
                       message.client, os_.vendor, os_.release, os_.arch,
                       message.virt, message.age)
-        # PostgreSQL: the entry stays locked until commit, so the host row
-        # read after it (by a statement of its own, which sees what was
-        # committed meanwhile) is what another ingester left.
-        lock = "" if self.sqlite else " FOR UPDATE"
-        while True:
-            entry = self.query("SELECT hid FROM host_ids WHERE host_id = "
-                               f"?{lock}", (host,))
-            if entry:
-                break
-            hid = self._next_hid()
-            if self.query("INSERT INTO host_ids (host_id, hid) VALUES (?, ?) "
-                          "ON CONFLICT (host_id) DO NOTHING RETURNING hid",
-                          (host, hid)):
-                self.query(_INSERT, (hid,) + fields)
-                self._put_children(hid, message)
-                return ("forgotten" if isinstance(message, report.Forget)
-                        else "new")
-            # Another ingester stored this host since: compare with that.
-        (old,), = entry
-        stored = self.query("SELECT received, receipt, forgotten FROM hosts "
-                            "WHERE hid = ?", (old,))
+        if not self.sqlite:
+            # One ingester at a time per host, or two could store it in
+            # two partitions.  The partitions are read after the lock, so
+            # they include any another ingester made for this host.
+            self.query("SELECT pg_advisory_xact_lock(?)", (_lock_key(host),))
+        stored = self._find(self._days(), host)
         # The spool name breaks ties so the result never depends on the
-        # order messages are ingested in.  An entry whose host row someone
-        # deleted by hand stands for no host.
-        if stored and (received, receipt) <= stored[0][:2]:
+        # order messages are ingested in.
+        if stored and (received, receipt) <= stored[:2]:
             return "outdated"
-        for table in ("host_frameworks", "host_pythons", "hosts"):
-            self.query(f"DELETE FROM {table} WHERE hid = ?", (old,))
-        hid = self._next_hid()
-        self.query("UPDATE host_ids SET hid = ? WHERE host_id = ?",
-                   (hid, host))
-        self.query(_INSERT, (hid,) + fields)
-        self._put_children(hid, message)
+        if stored:
+            self._delete(_suffix(stored[0] // DAY_NS), "host_id = ?", (host,))
+        name = _suffix(received // DAY_NS)
+        self.query(f"INSERT INTO hosts_{name} VALUES "
+                   f"({', '.join('?' * len(fields))})", fields)
         if isinstance(message, report.Forget):
             return "forgotten"
-        return "replaced" if stored and not stored[0][2] else "new"
-
-    def _next_hid(self):
-        """A hid never given before.  SQLite has no sequences, and one
-        writer at a time: a one-row table does."""
-        (hid,), = self.query("UPDATE hosts_hid SET last = last + 1 "
-                             "RETURNING last" if self.sqlite else
-                             "SELECT nextval('hosts_hid')")
-        return hid
-
-    def _put_children(self, hid, message):
-        if isinstance(message, report.Forget):
-            return
-        self._many("INSERT INTO host_frameworks (hid, name, version, "
-                   "series, via, envs, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [(hid, e.name, e.version, series(e.version), e.via,
+        self._many(f"INSERT INTO host_frameworks_{name} VALUES "
+                   "(?, ?, ?, ?, ?, ?, ?)",
+                   [(host, e.name, e.version, series(e.version), e.via,
                      e.envs, None if e.used is None else int(e.used))
                     for e in message.frameworks])
-        self._many("INSERT INTO host_pythons (hid, python) VALUES (?, ?)",
-                   [(hid, p) for p in message.pythons])
+        self._many(f"INSERT INTO host_pythons_{name} VALUES (?, ?)",
+                   [(host, p) for p in message.pythons])
+        return "replaced" if stored and not stored[2] else "new"
+
+    def _days(self, lock=False):
+        """The partitions' days, oldest first.  On PostgreSQL, `lock`
+        keeps expiry from dropping them until the transaction ends."""
+        lock = " FOR SHARE" if lock and not self.sqlite else ""
+        return [day for day, in self.query(
+            f"SELECT day FROM partitions ORDER BY day{lock}")]
+
+    def _find(self, days, host):
+        """(received, receipt, forgotten) of the host's row, or None."""
+        rows = self.query(_union([
+            "SELECT received, receipt, forgotten FROM "
+            f"hosts_{_suffix(day)} WHERE host_id = ?" for day in days]),
+            (host,) * len(days)) if days else []
+        return rows[0] if rows else None
+
+    def _add_partition(self, day):
+        if not self.sqlite:
+            # One maker of partitions at a time, so that each rebuilds the
+            # views with all the others' partitions in them.
+            self.query("LOCK TABLE partitions IN SHARE ROW EXCLUSIVE MODE")
+        if not self.query("INSERT INTO partitions (day) VALUES (?) ON "
+                          "CONFLICT (day) DO NOTHING RETURNING day", (day,)):
+            return      # another ingester made it meanwhile
+        name = _suffix(day)
+        clustered = " WITHOUT ROWID" if self.sqlite else ""
+        for table, columns in COLUMNS.items():
+            parent = ("" if table == "hosts" else ", FOREIGN KEY (host_id) "
+                      f"REFERENCES hosts_{name} (host_id)")
+            self.query(f"CREATE TABLE {table}_{name} ({', '.join(columns)}, "
+                       f"PRIMARY KEY ({KEYS[table]}){parent}){clustered}")
+            for index, keys in INDEXES.get(table, {}).items():
+                self.query(f"CREATE INDEX {table}_{name}_{index} ON "
+                           f"{table}_{name} ({keys})")
+        self._views()
+
+    def _views(self):
+        """Each table's view: its partitions as one."""
+        days = self._days()
+        for table, columns in COLUMNS.items():
+            self.query(f"DROP VIEW IF EXISTS {table}")
+            empty = "SELECT " + ", ".join(
+                f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}"
+                for c in columns) + " WHERE 1 = 0"
+            self.query(f"CREATE VIEW {table} AS " + (_union([
+                f"SELECT * FROM {table}_{_suffix(day)}" for day in days])
+                if days else empty))
+
+    def _delete(self, name, where, params):
+        """The hosts of partition `name` that match `where`, and their
+        rows in its other tables."""
+        for table in reversed(COLUMNS):
+            self.query(f"DELETE FROM {table}_{name} WHERE "
+                       + (where if table == "hosts" else
+                          f"host_id IN (SELECT host_id FROM hosts_{name} "
+                          f"WHERE {where})"), params)
 
     def expire(self, cutoff_ns, progress=None):
         """Delete every host received before `cutoff_ns`; how many hosts
-        (tombstones are deleted too, and not counted).  After each batch,
-        `progress(n, total)` is told that n more of `total` are done.
+        (tombstones are deleted too, and not counted).  After each
+        partition, `progress(n, total)` is told that n more of `total`
+        are done.
 
-        The old hosts have the lowest hids (see the module's docstring):
-        deleted in hid order, they empty whole pages at the start of each
-        table and index; host_ids is swept once, in host ID order, at the
-        end.  One transaction: committing as it goes would write the
-        pages of host_ids, where the old hosts lie all over, once per
-        commit instead of once; ingest waits seconds, once.
+        Partitions wholly older than the cutoff are dropped; rows are
+        deleted only in the one the cutoff falls in.  One transaction.
         """
+        last = cutoff_ns // DAY_NS
         hosts = 0
-        # Made inside the transaction, so a rollback takes it away too.
         with self.transaction():
-            self.query("CREATE TEMPORARY TABLE expiring (hid BIGINT "
-                       "PRIMARY KEY, host_id TEXT NOT NULL)")
-            self.query("INSERT INTO expiring SELECT hid, host_id FROM hosts "
-                       "WHERE received < ?", (cutoff_ns,))
-            (total,), = self.query("SELECT COUNT(*) FROM expiring")
+            if not self.sqlite:
+                # Once the ingesters using them are done (their rows), and
+                # with no partition made meanwhile (the table).
+                self.query("SELECT day FROM partitions WHERE day <= ? "
+                           "ORDER BY day FOR UPDATE", (last,))
+                self.query("LOCK TABLE partitions IN SHARE ROW EXCLUSIVE "
+                           "MODE")
+            days = [day for day in self._days() if day <= last]
+            sizes = [self.query("SELECT COUNT(*), COALESCE(SUM(1 - "
+                                f"forgotten), 0) FROM hosts_{_suffix(day)} "
+                                "WHERE received < ?", (cutoff_ns,))[0]
+                     for day in days]
+            total = sum(size for size, _ in sizes)
             if progress:
                 progress(0, total)
-            doomed = ("hid IN (SELECT hid FROM expiring "
-                      "WHERE hid > ? AND hid <= ?)")
-            after = 0       # hids start at 1
-            for done in range(0, total, EXPIRE_BATCH):
-                (last,), = self.query(
-                    "SELECT MAX(hid) FROM (SELECT hid FROM expiring WHERE "
-                    "hid > ? ORDER BY hid LIMIT ?) AS batch",
-                    (after, EXPIRE_BATCH))
-                self.query(f"DELETE FROM host_frameworks WHERE {doomed}",
-                           (after, last))
-                self.query(f"DELETE FROM host_pythons WHERE {doomed}",
-                           (after, last))
-                gone = self.query(f"DELETE FROM hosts WHERE {doomed} "
-                                  "RETURNING forgotten", (after, last))
-                hosts += sum(1 for forgotten, in gone if not forgotten)
-                after = last
+            whole = [day for day in days if day < last]
+            for table in COLUMNS if whole else ():
+                self.query(f"DROP VIEW {table}")
+            for day, (size, live) in zip(days, sizes):
+                name = _suffix(day)
+                if day in whole:
+                    for table in reversed(COLUMNS):
+                        self.query(f"DROP TABLE {table}_{name}")
+                    self.query("DELETE FROM partitions WHERE day = ?", (day,))
+                else:
+                    self._delete(name, "received < ?", (cutoff_ns,))
+                hosts += live
                 if progress:
-                    progress(min(EXPIRE_BATCH, total - done), total)
-            # A host stored anew since the list was made has a new hid and
-            # keeps its entry.
-            self.query("DELETE FROM host_ids WHERE (host_id, hid) IN "
-                       "(SELECT host_id, hid FROM expiring)")
-            self.query("DROP TABLE expiring")
+                    progress(size, total)
+            if whole:
+                self._views()
         return hosts
 
-    def _count(self, table, cols, where="", params=()):
-        """{(col values): distinct hosts} over `table` rows matching `where`."""
+    def _count(self, days, table, cols, where="", params=()):
+        """{(col values): distinct hosts} over `table` rows matching
+        `where`: counted in each partition, then added up."""
         select = "".join(f"{c}, " for c in cols)
         group = f" GROUP BY {', '.join(cols)}" if cols else ""
-        rows = self.query(f"SELECT {select}COUNT(DISTINCT hid) FROM "
-                          f"{table}{' WHERE ' + where if where else ''}"
-                          f"{group}", params)
-        return {tuple(r[:-1]): r[-1] for r in rows if r[-1]}
+        where = f" WHERE {where}" if where else ""
+        totals = collections.Counter()
+        for day in days:
+            for *key, n in self.query(
+                    f"SELECT {select}COUNT(DISTINCT host_id) FROM "
+                    f"{table}_{_suffix(day)}{where}{group}", params):
+                totals[tuple(key)] += n
+        return {key: n for key, n in totals.items() if n}
 
-    def _fold(self, table, group, key, k, where="1 = 1", params=()):
+    def _fold(self, days, table, group, key, k, where="1 = 1", params=()):
         """({(group..., bucket): hosts}, small keys): buckets under `k`
         hosts become one bucket 'other' per group, counting each host once.
 
         Counting every bucket first keeps the big scans on the covering
         indexes; the second query only reads the rows of small buckets.
         """
-        raw = self._count(table, group + (key,), where, params)
+        raw = self._count(days, table, group + (key,), where, params)
         small = [b for b, n in raw.items() if n < k]
         counts = {b: n for b, n in raw.items() if n >= k}
         if small:
@@ -451,8 +578,8 @@ class Store:
                            + ", ".join("?" * len(columns)) + ")", small)
                 members = (f"({', '.join(group + (key,))}) IN (SELECT "
                            f"{', '.join(columns)} FROM small_buckets)")
-                other = self._count(table, group, f"{where} AND {members}",
-                                    params)
+                other = self._count(days, table, group,
+                                    f"{where} AND {members}", params)
             finally:
                 self.query("DROP TABLE small_buckets")
             counts.update({g + (OTHER,): n for g, n in other.items()})
@@ -463,17 +590,20 @@ class Store:
         into 'other' (which may itself be under `k`: aggregate decides)."""
         fw, live = "host_frameworks", "forgotten = 0"
         with self.transaction():
-            (hosts,), = self.query(f"SELECT COUNT(*) FROM hosts WHERE {live}")
-            frameworks, small = self._fold(fw, (), "name", k)
-            used = self._count(fw, ("name",), "used = 1")
-            via, _ = self._fold(fw, ("name",), "via", k)
+            days = self._days(lock=True)
+            count = functools.partial(self._count, days)
+            fold = functools.partial(self._fold, days)
+            hosts = count("hosts", (), live).get((), 0)
+            frameworks, small = fold(fw, (), "name", k)
+            used = count(fw, ("name",), "used = 1")
+            via, _ = fold(fw, ("name",), "via", k)
             if small:
                 # The 'other' framework: every small one together.
                 among = f"name IN ({', '.join('?' * len(small))})"
                 names = sum(small, ())
-                used.update({(OTHER,): n for n in self._count(
+                used.update({(OTHER,): n for n in count(
                     fw, (), f"{among} AND used = 1", names).values()})
-                other_via, _ = self._fold(fw, (), "via", k, among, names)
+                other_via, _ = fold(fw, (), "via", k, among, names)
                 via = {b: n for b, n in via.items() if b[:1] not in small}
                 via.update({(OTHER,) + b: n for b, n in other_via.items()})
             return {
@@ -481,12 +611,12 @@ class Store:
                 "frameworks": {name: (n, used.get((name,), 0))
                                for (name,), n in frameworks.items()},
                 "via": via,
-                "versions": self._fold(fw, ("name",), "series", k)[0],
-                "os": self._fold("hosts", (), "os_vendor || ' ' || "
-                                 "os_release", k, live)[0],
-                "pythons": self._fold("host_pythons", (), "python", k)[0],
-                "virt": self._fold("hosts", (), "virt", k, live)[0],
-                "age": self._fold("hosts", (), "age", k, live)[0],
+                "versions": fold(fw, ("name",), "series", k)[0],
+                "os": fold("hosts", (), "os_vendor || ' ' || os_release", k,
+                           live)[0],
+                "pythons": fold("host_pythons", (), "python", k)[0],
+                "virt": fold("hosts", (), "virt", k, live)[0],
+                "age": fold("hosts", (), "age", k, live)[0],
             }
 
     def record_history(self, day, stats):

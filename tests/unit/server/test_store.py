@@ -9,7 +9,7 @@ import pytest
 from pyweb_popcon import report
 from pyweb_popcon.server import expire
 from pyweb_popcon.server import store as store_module
-from pyweb_popcon.server.store import MIGRATIONS, Store, series
+from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401
 
 DAY = 86_400 * 10**9
@@ -69,8 +69,7 @@ def test_forget_deletes_and_outlives_older_reports(store):
     store.put([(NOW, "a", rep(host, ("django", "4.2.11"))),
                (NOW, "b", rep(other, ("flask", "3.0.3")))])
     assert store.put([(NOW + 1, "c", report.Forget(host))]) == ["forgotten"]
-    assert store.query("SELECT host_id FROM host_frameworks JOIN hosts "
-                       "USING (hid)") == [(other,)]
+    assert store.query("SELECT host_id FROM host_frameworks") == [(other,)]
     assert store.query("SELECT host_id, forgotten, date, client FROM hosts "
                        "WHERE host_id = ?", (host,)) == [(host, 1, None, None)]
     # A report sent before the forget, ingested after it, stays forgotten.
@@ -90,7 +89,7 @@ def test_expiry_at_19_20_21_days(store, tmp_path, age_days, kept):
     remaining = {h for (h,) in store.query("SELECT host_id FROM hosts")}
     assert remaining == ({host, fresh} if kept else {fresh})
     frameworks = {h for (h,) in store.query(
-        "SELECT host_id FROM host_frameworks JOIN hosts USING (hid)")}
+        "SELECT host_id FROM host_frameworks")}
     assert frameworks == remaining
 
 
@@ -114,19 +113,29 @@ def test_more_small_buckets_than_a_statement_takes_parameters(store):
     n = 70_000
     hosts = [str(uuid.UUID(int=i, version=4)) for i in range(n)]
     with store.transaction():
-        store._many("INSERT INTO hosts (hid, host_id, received, receipt, "
-                    "forgotten, os_vendor, os_release, virt, age) "
-                    "VALUES (?, ?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
-                    [(i + 1, h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
+        store._add_partition(NOW // DAY)
+        store._many(f"INSERT INTO hosts_{_suffix(NOW // DAY)} (host_id, "
+                    "received, receipt, forgotten, os_vendor, os_release, "
+                    "virt, age) VALUES (?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
+                    [(h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
     counts = store.counts(5)
     assert counts["hosts"] == n
     assert counts["os"] == {("other",): n}
 
 
-def test_a_version_1_database_is_renumbered_and_keeps_everything(
+def tables(store):
+    """The partitions' tables the database holds."""
+    return sorted(name for name, in store.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table'" if store.sqlite
+        else "SELECT tablename FROM pg_tables WHERE schemaname = "
+        "current_schema()") if name.startswith("host") and name[-8:].isdigit())
+
+
+def test_a_version_1_database_is_split_by_day_and_keeps_everything(
         tmp_path, backend, monkeypatch):  # noqa: F811
-    """Schema 1 keyed rows by host ID; schema 2 by hid, numbered in the
-    order the hosts were received, with every row and count kept."""
+    """Schema 1 kept all hosts in one set of tables, keyed by host ID;
+    schema 2 by hid; schema 3 in a partition per day received, with every
+    row and count kept."""
     url = database_url(backend, str(tmp_path))
     hosts = [str(uuid.uuid4()) for _ in range(4)]
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
@@ -149,98 +158,129 @@ def test_a_version_1_database_is_renumbered_and_keeps_everything(
     with Store(url) as store:
         assert store.query("SELECT version FROM schema_version") == [
             (len(MIGRATIONS),)]
-        # Oldest first: host 3 (the tombstone, 3 days old) is hid 1.
-        assert store.query("SELECT hid, host_id, forgotten FROM hosts "
-                           "ORDER BY hid") == [
-            (1, hosts[3], 1), (2, hosts[2], 0), (3, hosts[1], 0),
-            (4, hosts[0], 0)]
         db = dump(store)
+        assert db["hosts"] == sorted(
+            (h, NOW - i * DAY, f"r{i}", int(i == 3), None, None, None,
+             "Debian", "12", None, "vm", "25+") for i, h in enumerate(hosts))
+        assert db["partitions"] == sorted(
+            (NOW // DAY - i, h, NOW // DAY - i) for i, h in enumerate(hosts))
         assert db["host_frameworks"] == sorted([
             (hosts[0], "django", "4.2.11", "4.2", "deb", 1, 1),
             (hosts[2], "flask", "3.0.3", "3.0", "pip", 2, None)])
         assert db["host_pythons"] == [(hosts[1], "3.11")]
-        assert db["host_ids"] == [(h, h) for h in sorted(hosts)]
-        # New messages are numbered after the old rows.
+        assert tables(store) == sorted(
+            f"{table}_{_suffix(NOW // DAY - i)}" for i in range(4)
+            for table in ("hosts", "host_frameworks", "host_pythons"))
+        # The tombstone is still a host: a newer report makes it new.
         assert store.put([(NOW + DAY, "s", rep(hosts[3], ("sanic",
                                                           "23.6.0")))]) == [
             "new"]
-        assert store.query("SELECT hid FROM hosts WHERE host_id = ?",
-                           (hosts[3],)) == [(5,)]
         assert store.counts(1)["frameworks"] == {
             "django": (1, 1), "flask": (1, 0), "sanic": (1, 1)}
 
 
-def test_expiry_in_batches_whatever_order_hosts_were_stored_in(
-        store, monkeypatch):
-    """A backlog ingested late stores old reports after new ones (higher
-    hids); replaced and forgotten hosts have moved to new hids.  Only the
-    hosts received too long ago go, and progress adds up to them."""
-    monkeypatch.setattr(store_module, "EXPIRE_BATCH", 3)
+def test_expiry_drops_old_days_and_deletes_rows_of_the_cutoffs_day(store):
+    """A backlog ingested late stores old reports after new ones; replaced
+    and forgotten hosts move to the partition of their newest message.
+    Partitions wholly before the cutoff go, rows of its own day before it
+    go, and progress adds up to the hosts deleted."""
     rng = random.Random(7)
-    hosts = [str(uuid.uuid4()) for _ in range(40)]
-    ages = {h: rng.choice((0, 5, 19, 21, 30)) for h in hosts}
+    hour = DAY // 24
+    hosts = [str(uuid.uuid4()) for _ in range(60)]
+    # NOW is 08:00 UTC: the cutoff, 20 days before, falls at 08:00 too,
+    # between hosts 20 days and an hour old and 20 days less an hour old.
+    ages = {h: rng.choice((0, 5, 19, 20, 21, 30)) * DAY
+            + rng.choice((-1, 1)) * hour for h in hosts}
     order = hosts[:]
     rng.shuffle(order)
     for host in order:
-        store.put([(NOW - ages[host] * DAY, f"r{host}",
+        store.put([(NOW - ages[host], f"r{host}",
                     rep(host, ("django", "4.2.11"), ("flask", "3.0.3")))])
     # Reports that make old hosts new again, and forgets, old and new.
-    renewed = [h for h in hosts if ages[h] >= 20][:3]
-    forgotten_old = [h for h in hosts if ages[h] >= 20][3:5]
+    renewed = [h for h in hosts if ages[h] > 20 * DAY][:3]
+    forgotten_old = [h for h in hosts if ages[h] > 20 * DAY][3:5]
     forgotten_new = hosts[-2:]
     for host in renewed:
         store.put([(NOW, f"s{host}", rep(host, ("sanic", "23.6.0")))])
         ages[host] = 0
     for host in forgotten_old:
-        store.put([(NOW - ages[host] * DAY + 1, f"t{host}",
-                    report.Forget(host))])
+        store.put([(NOW - ages[host] + 1, f"t{host}", report.Forget(host))])
+        ages[host] -= 1
     for host in forgotten_new:
         store.put([(NOW, f"t{host}", report.Forget(host))])
         ages[host] = 0
+    old = {h for h in hosts if ages[h] > 20 * DAY}
+    assert any(20 * DAY < ages[h] < 21 * DAY for h in old)
+    assert any(19 * DAY < ages[h] < 20 * DAY for h in hosts)
     steps = []
     gone = store.expire(NOW - 20 * DAY + 1,
                         lambda n, total: steps.append((n, total)))
-    old = {h for h in hosts if ages[h] >= 20}
     assert gone == len(old - set(forgotten_old))      # tombstones uncounted
     total = steps[0][1]
     assert total == len(old) and steps[0][0] == 0
     assert sum(n for n, _ in steps) == total and len(steps) > 2
     db = dump(store)
     assert {r[0] for r in db["hosts"]} == set(hosts) - old
-    assert db["host_ids"] == [(h, h) for h in sorted(set(hosts) - old)]
+    # Each host in one partition, its newest message's day.
+    assert sorted(h for _, h, _ in db["partitions"]) == sorted(
+        set(hosts) - old)
+    assert all(day == received for day, _, received in db["partitions"])
     assert {r[0] for r in db["host_frameworks"]} == \
         set(hosts) - old - set(forgotten_new)
     assert {r[0] for r in db["host_pythons"]} == \
         set(hosts) - old - set(forgotten_new)
+    cutoff_day = (NOW - 20 * DAY) // DAY
+    assert min(day for day, in store.query("SELECT day FROM partitions")) \
+        == cutoff_day
+    assert not [t for t in tables(store) if t[-8:] < _suffix(cutoff_day)]
 
 
-def test_expiry_that_fails_half_way_deletes_nothing(store, monkeypatch):
-    monkeypatch.setattr(store_module, "EXPIRE_BATCH", 2)
+def test_expiry_that_fails_half_way_deletes_nothing(store):
     for i in range(6):
-        store.put([(NOW - 30 * DAY, f"r{i}",
+        store.put([(NOW - (30 + i % 3) * DAY, f"r{i}",
                     rep(str(uuid.uuid4()), ("django", "4.2.11")))])
     before = dump(store)
 
-    def fail_after_first_batch(n, total):
+    def fail_after_first_partition(n, total):
         if n:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        store.expire(NOW, fail_after_first_batch)
+        store.expire(NOW, fail_after_first_partition)
     assert dump(store) == before
+    assert len(tables(store)) == 9
     assert store.expire(NOW) == 6          # and the next run does it all
-    assert dump(store)["hosts"] == []
+    assert dump(store)["hosts"] == [] and tables(store) == []
 
 
-def test_a_host_deleted_by_hand_comes_back_as_new(store):
-    """An administrator who empties hosts with SQL and forgets host_ids
-    leaves entries that name no host: the next report stores it anew."""
-    host = str(uuid.uuid4())
-    store.put([(NOW, "a", rep(host, ("django", "4.2.11")))])
-    for table in ("host_frameworks", "host_pythons", "hosts"):
-        store.query(f"DELETE FROM {table}")
-    assert store.put([(NOW - DAY, "b", rep(host, ("flask", "3.0.3")))]) == [
-        "new"]
-    db = dump(store)
-    assert db["host_frameworks"] == [
-        (host, "flask", "3.0.3", "3.0", "deb", 1, 1)]
-    assert db["host_ids"] == [(host, host)]
+def test_more_partitions_than_one_compound_select_takes(store):
+    """SQLite takes at most 500 terms in a compound SELECT; the views and
+    the lookup of a host nest them in groups of 100."""
+    days = 130
+    hosts = [str(uuid.uuid4()) for _ in range(days)]
+    store.put([(NOW - i * DAY, f"r{i}", rep(h, ("django", "4.2.11")))
+               for i, h in enumerate(hosts)])
+    assert store.query("SELECT COUNT(*) FROM hosts") == [(days,)]
+    # The oldest host, found in the last group, moves to today.
+    assert store.put([(NOW + 1, "s", rep(hosts[-1], ("flask", "3.0.3")))]) \
+        == ["replaced"]
+    assert store.counts(1)["frameworks"] == {"django": (days - 1, days - 1),
+                                             "flask": (1, 1)}
+    assert len(dump(store)["partitions"]) == days
+
+
+def test_an_expired_host_is_overwritten_on_disk(tmp_path):
+    """On SQLite, nothing of an expired host stays in the database file:
+    dropped tables' pages are zeroed, not only put on the free list."""
+    url = database_url("sqlite", str(tmp_path))
+    host, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    with Store(url) as store:
+        store.put([(NOW - 30 * DAY, "a", rep(host, ("django", "4.2.11"))),
+                   (NOW, "b", rep(kept, ("flask", "3.0.3")))])
+        store.query("PRAGMA wal_checkpoint(TRUNCATE)")
+        with open(store.path, "rb") as f:
+            assert host.encode() in f.read()
+        assert store.expire(NOW - 20 * DAY) == 1
+        store.query("PRAGMA wal_checkpoint(TRUNCATE)")
+        with open(store.path, "rb") as f:
+            on_disk = f.read()
+    assert host.encode() not in on_disk and kept.encode() in on_disk
