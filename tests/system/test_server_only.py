@@ -238,7 +238,7 @@ def test_remote_postgresql_with_the_documented_drop_in(box):
                input=drop_in.replace("192.0.2.10", "127.0.0.1"))
     box.sh("systemctl daemon-reload")
     # Empty every partition (hosts_*, host_frameworks_*, host_pythons_*).
-    box.sh("su postgres -c 'psql -q popcon'",
+    box.sh("su postgres -c 'psql -q -v ON_ERROR_STOP=1 popcon'",
            input="SELECT 'TRUNCATE ' || string_agg(tablename, ', ') FROM "
                  "pg_tables WHERE tablename ~ '^hosts?_' \\gexec\n")
     before = tcp_connections(box)
