@@ -195,7 +195,7 @@ def series(version):
 
 
 def _suffix(day):
-    """A partition's tables are named by their day: 20561 -> 20260415."""
+    """A partition's tables are named by their day: 20558 -> 20260415."""
     return (EPOCH + datetime.timedelta(days=day)).strftime("%Y%m%d")
 
 
