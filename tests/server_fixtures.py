@@ -305,17 +305,10 @@ class Server:
 def dump(store):
     """Everything in the database, as sorted tuples, to compare runs; and
     which partition each host is in, to show a host in two or misplaced."""
-    selects = {
-        "hosts": "SELECT host_id, received, receipt, forgotten, date, format,"
-                 " client, os_vendor, os_release, os_arch, virt, age"
-                 " FROM hosts",
-        "host_frameworks": "SELECT host_id, name, version, series, via, envs,"
-                           " used FROM host_frameworks",
-        "host_pythons": "SELECT host_id, python FROM host_pythons",
-        "history": "SELECT * FROM history",
-    }
-    found = {table: sorted(tuple(r) for r in store.query(select))
-             for table, select in selects.items()}
+    found = {table: sorted(tuple(r) for r in store.query(
+                 f"SELECT * FROM {table}"))
+             for table in ("hosts", "host_frameworks", "host_pythons",
+                           "history")}
     found["partitions"] = sorted(
         (day, host_id, received // DAY_NS)
         for day, in store.query("SELECT day FROM partitions")
