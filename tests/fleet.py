@@ -131,7 +131,8 @@ class Fleet:
         """Each day's reports stored as received at its noon, expired and
         counted into the history as the daily units would; the last day
         also published if `publish`.  The last day's stats."""
-        from pyweb_popcon.server import aggregate, expire
+        from pyweb_popcon.server.publish import aggregate
+        from pyweb_popcon.server.admin import expire
         for day in range(self.days):
             date, reports = self.day(day, first)
             noon = int(datetime.datetime.combine(

@@ -19,7 +19,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pyweb_popcon import report  # noqa: E402
-from pyweb_popcon.server.gpg import in_memory  # noqa: E402
+from pyweb_popcon.server.keyholder.gpg import in_memory  # noqa: E402
 from server_fixtures import Server, encryptor, make_report  # noqa: E402
 
 N = int(os.environ.get("BENCH_SUBMISSIONS", 10_000))

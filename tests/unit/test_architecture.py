@@ -21,8 +21,9 @@ PACKAGE = "pyweb_popcon"
 
 NETWORK = ("requests", "http.client", "socket", "urllib",
            "pyweb_popcon.client.upload")
-SECRETS = ("gnupg", "pyweb_popcon.server.gpg", "pyweb_popcon.server.store",
-           "sqlite3", "psycopg", "matplotlib", "pyweb_popcon.server.charts")
+SECRETS = ("gnupg", "pyweb_popcon.server.keyholder",
+           "pyweb_popcon.server.store", "sqlite3", "psycopg", "matplotlib",
+           "pyweb_popcon.server.publish.charts")
 # The receiver's process must not even name where the key is kept.
 KEY_NAMES = ("gnupg_home",)
 
@@ -217,19 +218,19 @@ def test_one_side_imports_nothing_of_the_other(side, other):
 
 
 @pytest.mark.parametrize("command,modules", [
-    ("cmd_serve", ["receive", "serve"]),
+    ("cmd_serve", ["intake.receive", "intake.serve"]),
     # The DNS receiver, PowerDNS's backend: a receiver as well.
-    ("cmd_dns_backend", ["dnsreceive"])])
+    ("cmd_dns_backend", ["intake.dnsreceive"])])
 def test_the_receiver_never_reaches_gnupg_the_store_or_the_key(command,
                                                                modules):
-    cli, followed = cli_path("pyweb_popcon.server.cli", [command])
+    cli, followed = cli_path("pyweb_popcon.server.admin.cli", [command])
     assert {"main", command} <= followed
     roots = [cli] + [f"pyweb_popcon.server.{m}" for m in modules]
     assert violations(roots, SECRETS) == []
     parent = GRAPH.reach(roots)
     reached = [(m, list(_statements(GRAPH.tree(m)[0], True)))
                for m in parent if m.startswith(PACKAGE)
-               and m != "pyweb_popcon.server.cli"]
+               and m != "pyweb_popcon.server.admin.cli"]
     assert names_used([cli] + reached) == []
 
 
@@ -247,7 +248,8 @@ def test_a_broken_rule_names_its_chain():
     assert violations(["pyweb_popcon.client.cli"], ("pyweb_popcon.client."
                                                     "upload",)) == [
         "pyweb_popcon.client.cli -> pyweb_popcon.client.upload"]
-    assert any(c.endswith("pyweb_popcon.server.gpg") for c in violations(
-        ["pyweb_popcon.server.cli"], SECRETS))
-    ingest, _ = cli_path("pyweb_popcon.server.cli", ["cmd_ingest"])
+    assert any(c.endswith("pyweb_popcon.server.keyholder.gpg")
+               for c in violations(["pyweb_popcon.server.admin.cli"],
+                                   SECRETS))
+    ingest, _ = cli_path("pyweb_popcon.server.admin.cli", ["cmd_ingest"])
     assert names_used([ingest]) != []

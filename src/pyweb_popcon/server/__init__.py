@@ -1,11 +1,17 @@
-"""The server: what the project's maintainers run.
+"""The server: what the project's maintainers run, one package per trust
+boundary, each matching a system user and its units.
 
-`receive` (served by `serve`) only ever sees ciphertext and spools it;
-`gpg` holds everything GnuPG (the key, decryption); `ingest` turns the
-spool into one row per host in the `store`; `expire` forgets hosts not
-seen for EXPIRE_DAYS; `aggregate` (with `charts`) publishes counts no
-smaller than MIN_HOSTS.  `cli` is the `pyweb-popcon-server` command and
-`settings` its configuration.
+    intake/     the receivers (HTTPS and DNS): face strangers, write
+                ciphertext into the spool; never GnuPG, the store or the key
+    keyholder/  GnuPG and ingest: hold the private key, judge each
+                submission, store it or quarantine it
+    store/      the database: schema, migrations, partitions, raw counts
+    publish/    the publication rule, noise, history, statistics, charts,
+                the page
+    admin/      the maintainer's commands: cli, run records, status,
+                expiry
+    spool.py, settings.py   what every unit reads: the spool's layout and
+                the configuration
 """
 
 

@@ -1,3 +1,3 @@
-from pyweb_popcon.server.cli import main
+from pyweb_popcon.server.admin.cli import main
 
 raise SystemExit(main())

@@ -16,7 +16,7 @@ import front_clients
 from front import NGINX, SITE, Nginx, self_signed, wait_for
 from front_clients import FORGED, TYPE, Front, exchange
 from pyweb_popcon import report
-from pyweb_popcon.server import receive, serve
+from pyweb_popcon.server.intake import receive, serve
 from server_fixtures import (ENV, PYTHON, Server, encryptor, free_port,
                              make_report, running_receiver)
 
@@ -136,7 +136,8 @@ def test_only_whole_submissions_reach_the_receiver(front):
 
 PROBE = """
 import json, sys
-from pyweb_popcon.server import serve, settings
+from pyweb_popcon.server.intake import serve
+from pyweb_popcon.server import settings
 
 def app(environ, start_response):
     seen = json.dumps({k: v for k, v in environ.items()

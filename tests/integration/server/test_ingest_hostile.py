@@ -406,7 +406,7 @@ def test_gpg_hanging_on_the_key_listing(srv, tmp_path):
     (directory / "gpg").chmod(0o755)
     srv.drop(encryptor().encrypt(make_report()), name="kept")
     env = dict(ENV, PATH=f"{directory}:{ENV['PATH']}")
-    code = ("import sys; from pyweb_popcon.server import cli, gpg; "
+    code = ("import sys; from pyweb_popcon.server.admin import cli; from pyweb_popcon.server.keyholder import gpg; "
             "gpg.KEY_TIMEOUT = 2; sys.exit(cli.main(sys.argv[1:]))")
     done = subprocess.run([PYTHON, "-c", code, "--config", srv.conf,
                            "ingest"], env=env, capture_output=True, text=True,

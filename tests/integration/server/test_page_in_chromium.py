@@ -15,7 +15,7 @@ import pytest
 
 import browser
 from fleet import Fleet
-from pyweb_popcon.server import history
+from pyweb_popcon.server.publish import history
 from server_fixtures import Server, running_receiver
 
 pytestmark = pytest.mark.skipif(not browser.available(),

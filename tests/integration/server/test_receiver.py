@@ -126,10 +126,10 @@ def test_serve_loads_no_gnupg_store_or_charts(tmp_path):
         loaded = {line.rsplit("|", 1)[1].strip() for line in f
                   if line.startswith("import time:") and "|" in line}
     # The arbiter's imports and the workers' (their thread pools).
-    assert {"pyweb_popcon.server.receive", "concurrent.futures.thread"} \
+    assert {"pyweb_popcon.server.intake.receive", "concurrent.futures.thread"} \
         <= loaded
     heavy = ("gnupg", "sqlite3", "psycopg", "matplotlib", "jinja2",
-             "pyweb_popcon.server.gpg", "pyweb_popcon.server.store",
-             "pyweb_popcon.server.charts", "pyweb_popcon.server.aggregate")
+             "pyweb_popcon.server.keyholder.gpg", "pyweb_popcon.server.store",
+             "pyweb_popcon.server.publish.charts", "pyweb_popcon.server.publish.aggregate")
     assert sorted(m for m in loaded
                   if any(m == h or m.startswith(h + ".") for h in heavy)) == []

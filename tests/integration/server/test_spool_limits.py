@@ -9,7 +9,8 @@ import os
 import stat
 import time
 
-from pyweb_popcon.server import receive, spool
+from pyweb_popcon.server.intake import receive
+from pyweb_popcon.server import spool
 from server_fixtures import Server, encryptor, make_report, running_receiver
 
 

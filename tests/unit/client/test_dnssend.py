@@ -15,7 +15,8 @@ import pytest
 from pyweb_popcon import dnswire
 from pyweb_popcon.client import dnssend, upload
 from pyweb_popcon.client.upload import REJECTED, SENT, TEMPORARY
-from pyweb_popcon.server import dnsreceive, spool
+from pyweb_popcon.server.intake import dnsreceive
+from pyweb_popcon.server import spool
 
 ZONE = "d.example"
 FAST = upload.Limits(run=20, dns_wait=0.5, dns_window=8, dns_tries=6,

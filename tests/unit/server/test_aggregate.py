@@ -10,7 +10,7 @@ import pytest
 
 from populations import published_numbers
 from pyweb_popcon import report
-from pyweb_popcon.server import aggregate
+from pyweb_popcon.server.publish import aggregate
 from pyweb_popcon.server.store import Store
 from server_fixtures import backend, database_url  # noqa: F401
 

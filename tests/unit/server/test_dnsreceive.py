@@ -10,7 +10,8 @@ import pytest
 
 from pyweb_popcon import dnswire, report
 from pyweb_popcon.dnswire import Chunk, Code
-from pyweb_popcon.server import dnsreceive, spool
+from pyweb_popcon.server.intake import dnsreceive
+from pyweb_popcon.server import spool
 
 ZONE = "d.example"
 DATA = b"\xc1" + bytes(range(256)) * 3       # passes for encrypted data

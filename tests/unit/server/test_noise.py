@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pyweb_popcon import catalogue, report
 from pyweb_popcon.common.conffile import ConfigError
-from pyweb_popcon.server import aggregate, noise
+from pyweb_popcon.server.publish import aggregate, noise
 from pyweb_popcon.server import settings as server_settings
 from pyweb_popcon.server.store import Store
 from populations import NOW, host, store_population

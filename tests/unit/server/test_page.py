@@ -10,7 +10,7 @@ import pytest
 from fleet import Fleet
 from populations import published_numbers
 from pyweb_popcon import report
-from pyweb_popcon.server import aggregate, charts, history, page
+from pyweb_popcon.server.publish import aggregate, charts, history, page
 from pyweb_popcon.server.store import Store
 from server_fixtures import make_report
 

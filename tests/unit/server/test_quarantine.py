@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pyweb_popcon import report
-from pyweb_popcon.server import ingest
-from pyweb_popcon.server.gpg import Outcome
+from pyweb_popcon.server.keyholder import ingest
+from pyweb_popcon.server.keyholder.gpg import Outcome
 
 TOP = os.path.join(os.path.dirname(__file__), "..", "..", "..")
 MAN = os.path.join(TOP, "debian", "man", "pyweb-popcon-server.8")
@@ -70,7 +70,7 @@ def test_a_file_ingest_may_not_read_is_not_called_garbage():
         with open(os.path.join(top, "0.asc"), "wb") as f:
             f.write(b"root's alone")
         os.chmod(os.path.join(top, "0.asc"), 0o600)
-        code = ("import sys; from pyweb_popcon.server.gpg import _judge; "
+        code = ("import sys; from pyweb_popcon.server.keyholder.gpg import _judge; "
                 "o = _judge([], sys.argv[1]); print(o.reason + ': ' + "
                 "o.detail)")
         judged = subprocess.run(

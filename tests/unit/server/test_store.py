@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from pyweb_popcon import report
-from pyweb_popcon.server import expire
+from pyweb_popcon.server.admin import expire
 from pyweb_popcon.server import store as store_module
 from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from pyweb_popcon import report
 from pyweb_popcon.server import ServerError
-from pyweb_popcon.server.openpgp import is_encrypted_message
+from pyweb_popcon.openpgp import is_encrypted_message
 from pyweb_popcon.server.settings import INGEST_USER
 
 USER_ID = "pyweb-popcon server"

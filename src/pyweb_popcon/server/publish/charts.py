@@ -34,7 +34,7 @@ matplotlib.rcParams.update({
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pyweb_popcon.server import history as hist  # noqa: E402
+from pyweb_popcon.server.publish import history as hist  # noqa: E402
 from pyweb_popcon.server.store import OTHER  # noqa: E402
 
 WIDTH = 4.0           # inches: 384 px, barely scaled down at 375 px

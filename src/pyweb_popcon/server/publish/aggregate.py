@@ -16,8 +16,8 @@ from fractions import Fraction
 
 from pyweb_popcon import catalogue, report
 from pyweb_popcon.common import files
-from pyweb_popcon.server import noise
-from pyweb_popcon.server.progress import bar
+from pyweb_popcon.server.publish import noise
+from pyweb_popcon.common.progress import bar
 from pyweb_popcon.server.settings import KEYS
 from pyweb_popcon.server.store import OTHER
 
@@ -289,7 +289,7 @@ def run(store, output_dir, k, today=None, expire_days=EXPIRE_DAYS,
 
 
 def _publish(store, output_dir, stats, expire_days, note, steps):
-    from pyweb_popcon.server import charts, history, page
+    from pyweb_popcon.server.publish import charts, history, page
     kept = store.history()
     steps.set_postfix_str("charts")
     made = charts.render(stats, kept, title)

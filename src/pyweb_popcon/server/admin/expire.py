@@ -11,7 +11,7 @@ import os
 import time
 
 from pyweb_popcon.server import spool
-from pyweb_popcon.server.progress import bar
+from pyweb_popcon.common.progress import bar
 
 logger = logging.getLogger(__name__)
 

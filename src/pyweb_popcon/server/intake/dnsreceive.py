@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pyweb_popcon import dnswire, report
 from pyweb_popcon.dnswire import Code
 from pyweb_popcon.server import spool
-from pyweb_popcon.server.openpgp import is_encrypted_message
+from pyweb_popcon.openpgp import is_encrypted_message
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import time
 from pyweb_popcon import __version__
 from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
-from pyweb_popcon.server import ServerError, runs, settings
+from pyweb_popcon.server import ServerError, settings
+from pyweb_popcon.server.admin import runs
 
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def cmd_keygen(args, conf):
     """Make the server key pair if there is none, or a new one with
     --rotate; print the fingerprints clients encrypt to."""
     from pyweb_popcon.common import files
-    from pyweb_popcon.server import gpg
+    from pyweb_popcon.server.keyholder import gpg
     home = settings.gnupg_home(conf)
     if args.rotate:
         with _no_ingest(conf):
@@ -94,14 +95,14 @@ def cmd_keygen(args, conf):
 
 def cmd_serve(args, conf):
     """Run the receiver under gunicorn on LISTEN."""
-    from pyweb_popcon.server import serve
+    from pyweb_popcon.server.intake import serve
     serve.run(conf, workers=args.workers)
     return 0
 
 
 def cmd_dns_backend(args, conf):
     """Answer PowerDNS's remote backend for DNS_ZONE (the DNS receiver)."""
-    from pyweb_popcon.server import dnsreceive
+    from pyweb_popcon.server.intake import dnsreceive
     try:
         backend = dnsreceive.backend(conf)
         listener = dnsreceive.listener(args.socket)
@@ -115,7 +116,7 @@ def cmd_dns_backend(args, conf):
 
 def cmd_ingest(args, conf):
     """Decrypt, check and store everything in the spool."""
-    from pyweb_popcon.server import gpg, ingest
+    from pyweb_popcon.server.keyholder import gpg, ingest
     home = settings.gnupg_home(conf)
     # Without the key every submission would look addressed to a stranger
     # and be quarantined: refuse instead, and leave the spool as it is.
@@ -147,7 +148,8 @@ def _end_of(day):
 def cmd_expire(args, conf):
     """Delete hosts (and quarantined files) not heard from for N days, and
     retire server keys that expired N days ago."""
-    from pyweb_popcon.server import expire, gpg
+    from pyweb_popcon.server.admin import expire
+    from pyweb_popcon.server.keyholder import gpg
     days = args.days or conf["EXPIRE_DAYS"]
     now = _end_of(args.as_of) if args.as_of else time.time_ns()
     with runs.recorded(conf["STATE_DIR"], "expire") as run, \
@@ -173,7 +175,7 @@ def cmd_expire(args, conf):
 def cmd_aggregate(args, conf):
     """Write stats.json, the history, the text tables and index.html with
     its charts."""
-    from pyweb_popcon.server import aggregate
+    from pyweb_popcon.server.publish import aggregate
     with runs.recorded(conf["STATE_DIR"], "aggregate") as run, \
             _store(conf) as store:
         stats = aggregate.run(store, conf["OUTPUT_DIR"], conf["MIN_HOSTS"],
@@ -198,7 +200,7 @@ def cmd_aggregate(args, conf):
 
 def cmd_stats(args, conf):
     """Show the headline table from the database now."""
-    from pyweb_popcon.server import aggregate
+    from pyweb_popcon.server.publish import aggregate
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     with _store(conf) as store:
         stats = aggregate.publication(store, conf["MIN_HOSTS"], today,
@@ -210,7 +212,7 @@ def cmd_stats(args, conf):
 def cmd_status(args, conf):
     """Say how the server is doing: the spool, the last runs, the store and
     the keys; exit 1 when something needs attention."""
-    from pyweb_popcon.server import status
+    from pyweb_popcon.server.admin import status
     with _store(conf) as store:
         report = status.gather(conf, store)
     sys.stdout.write(status.describe(report))

@@ -15,7 +15,7 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
-from pyweb_popcon.server import receive
+from pyweb_popcon.server.intake import receive
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ import datetime
 import time
 from typing import NamedTuple
 
-from pyweb_popcon.server import gpg, runs, settings, spool
+from pyweb_popcon.server.keyholder import gpg
+from pyweb_popcon.server.admin import runs
+from pyweb_popcon.server import settings, spool
 
 DAY = 86_400
 BACKLOG_AGE = DAY           # older than this in incoming/ needs attention

@@ -8,8 +8,8 @@ sections are built here, so the template only lays them out.
 
 from typing import NamedTuple
 
-from pyweb_popcon.server import history as hist
-from pyweb_popcon.server.aggregate import title
+from pyweb_popcon.server.publish import history as hist
+from pyweb_popcon.server.publish.aggregate import title
 from pyweb_popcon.server.store import OTHER
 
 DASH = "\u2013"      # a number not published (under MIN_HOSTS)
@@ -206,7 +206,8 @@ def render(stats, history, charts, expire_days, note=""):
     """index.html, autoescaped; `note` is PAGE_NOTE."""
     import jinja2
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pyweb_popcon.server", "templates"),
+        loader=jinja2.PackageLoader("pyweb_popcon.server.publish",
+                                   "templates"),
         autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("index.html").render(
         stats=stats, days=len(history),

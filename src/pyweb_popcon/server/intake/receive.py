@@ -8,7 +8,7 @@ Retry-After.  It never decrypts, never imports GnuPG, and never looks at
 REMOTE_ADDR or forwarding headers, so there is no address to store or log.
 
 For gunicorn or any WSGI server:
-    gunicorn 'pyweb_popcon.server.receive:from_config("/etc/pyweb-popcon-server.conf")'
+    gunicorn 'pyweb_popcon.server.intake.receive:from_config("/etc/pyweb-popcon-server.conf")'
 """
 
 import http
@@ -19,7 +19,7 @@ import re
 
 from pyweb_popcon import report
 from pyweb_popcon.server import spool
-from pyweb_popcon.server.openpgp import is_armored_message
+from pyweb_popcon.openpgp import is_armored_message
 
 logger = logging.getLogger(__name__)
 

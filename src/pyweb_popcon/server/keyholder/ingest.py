@@ -26,8 +26,9 @@ import stat
 
 from pyweb_popcon import report
 from pyweb_popcon.common import files
-from pyweb_popcon.server.gpg import GPGError, decrypt_batch, stop_agent
-from pyweb_popcon.server.progress import bar
+from pyweb_popcon.server.keyholder.gpg import (GPGError, decrypt_batch,
+                                              stop_agent)
+from pyweb_popcon.common.progress import bar
 
 logger = logging.getLogger(__name__)
 
