@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import dns_stack  # noqa: E402
 from front import Nginx, self_signed  # noqa: E402
-from pyweb_popcon import dnswire  # noqa: E402
+from pyweb_popcon import dnswire, openpgp  # noqa: E402
 from pyweb_popcon.client import dnssend, settings, upload  # noqa: E402
 from pyweb_popcon.common.conffile import Config  # noqa: E402
 from server_fixtures import (ENV, PYTHON, Server, encryptor,  # noqa: E402
@@ -70,7 +70,7 @@ def worker(body_path, seconds):
     """In the client's mount namespace: send over DNS, print the figures."""
     with open(body_path, "rb") as f:
         body = f.read()
-    message = dnssend.dearmor(body)
+    message = openpgp.dearmor(body)
     chunks = len(dnswire.split(message, dns_stack.ZONE))
 
     def send():
@@ -143,12 +143,12 @@ def main():
             f.write('SPOOL_MAX_FILES="100000000"\nSPOOL_MAX_BYTES="1T"\n')
         report = make_report(frameworks=FRAMEWORKS)
         body = encryptor().encrypt(report)
-        size = len(dnssend.dearmor(body))
+        size = len(openpgp.dearmor(body))
         print(f"a typical report: {len(report)} bytes of JSON, {size} bytes "
               f"of OpenPGP message ({len(body)} armored); {CLIENTS} "
               f"concurrent senders, {SECONDS} s each way, on "
               f"{len(os.sched_getaffinity(0))} cores; "
-              f"{len(dnswire.split(dnssend.dearmor(body), DEFAULT_ZONE))} "
+              f"{len(dnswire.split(openpgp.dearmor(body), DEFAULT_ZONE))} "
               f"chunks under the default SUBMIT_ZONE {DEFAULT_ZONE}")
         dns = over_dns(srv, top, body)
         https = over_https(srv, top, body)

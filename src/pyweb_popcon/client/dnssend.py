@@ -16,7 +16,6 @@ stands in the way.  The whole exchange is bounded by LIMITS.run, as an
 HTTPS upload is.
 """
 
-import base64
 import dataclasses
 import logging
 import queue
@@ -25,7 +24,7 @@ import socket
 import threading
 import time
 
-from pyweb_popcon import dnswire
+from pyweb_popcon import dnswire, openpgp
 from pyweb_popcon.client import upload
 from pyweb_popcon.client.upload import REJECTED, SENT, TEMPORARY, Outcome
 
@@ -35,25 +34,6 @@ log = logging.getLogger(__name__)
 # message (it lost them: a restart, or they waited too long) before the
 # whole message is sent again, once.
 MAX_ROUNDS = 2
-
-_ARMOR_BEGIN = "-----BEGIN PGP MESSAGE-----"
-_ARMOR_END = "-----END PGP MESSAGE-----"
-
-
-def dearmor(armored):
-    """The binary OpenPGP message inside ASCII armor; ValueError."""
-    lines = [line.strip() for line in armored.decode("ascii").splitlines()]
-    try:
-        start = lines.index(_ARMOR_BEGIN)
-        blank = lines.index("", start)      # the end of the armor headers
-        end = lines.index(_ARMOR_END, blank)
-    except ValueError:
-        raise ValueError("not an ASCII-armored OpenPGP message") from None
-    # Without the CRC-24 line ("=XXXX"): OpenPGP checks its own integrity.
-    body = [line for line in lines[blank + 1:end]
-            if not (line.startswith("=") and len(line) == 5)]
-    return base64.b64decode("".join(body), validate=True)
-
 
 def lookup(name):
     """The IPv4 addresses the system's resolver gives for `name`."""
@@ -203,7 +183,7 @@ def _judge(name, result):
 
 def plan(config, body):
     """How `body` would be sent, for a person."""
-    count = len(dnswire.split(dearmor(body), config["SUBMIT_ZONE"]))
+    count = len(dnswire.split(openpgp.dearmor(body), config["SUBMIT_ZONE"]))
     return (f"as {count} DNS queries under {config['SUBMIT_ZONE']} through "
             "the system's resolver")
 
@@ -213,7 +193,7 @@ def deliver(body, config):
     an Outcome within LIMITS.run seconds; the receipt is the message ID."""
     zone = config["SUBMIT_ZONE"]
     try:
-        message = dearmor(body)
+        message = openpgp.dearmor(body)
     except ValueError as e:
         return Outcome(REJECTED, f"the outbox holds no OpenPGP message: {e}")
     payloads = dnswire.split(message, zone)
