@@ -4,8 +4,8 @@ CLIENTS concurrent senders for SECONDS each, first as DNS queries through
 the C library's resolver, unbound (qname minimisation, 0x20), PowerDNS
 with the shipped configuration and the server's handler into the spool;
 then as HTTPS POSTs through the shipped nginx site to the receiver under
-gunicorn.  The client's own code sends both ways (dnssend.deliver,
-upload.deliver).  Prints completed submissions per second each way and
+gunicorn.  The client's own code sends both ways (dns.deliver,
+https.deliver).  Prints completed submissions per second each way and
 their ratio, the client's queries per submission and the queries the
 resolver sent the server for them (qname minimisation asks for the empty
 non-terminals first), and checks every completed submission is in the
@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dns_stack  # noqa: E402
 from front import Nginx, self_signed  # noqa: E402
 from pyweb_popcon import dnswire, openpgp  # noqa: E402
-from pyweb_popcon.client import dnssend, settings, upload  # noqa: E402
+from pyweb_popcon.client import delivery, dns, https, settings  # noqa: E402
+from pyweb_popcon.client.paths import Root  # noqa: E402
 from pyweb_popcon.common.conffile import Config  # noqa: E402
 from server_fixtures import (ENV, PYTHON, Server, encryptor,  # noqa: E402
                              make_report)
@@ -74,16 +75,16 @@ def worker(body_path, seconds):
     chunks = len(dnswire.split(message, dns_stack.ZONE))
 
     def send():
-        exchange = dnssend.Exchange(dns_stack.ZONE,
-                                    dnswire.split(message, dns_stack.ZONE),
-                                    upload.LIMITS)
+        exchange = dns.Exchange(dns_stack.ZONE,
+                                dnswire.split(message, dns_stack.ZONE),
+                                delivery.LIMITS)
         return exchange.run().result, exchange.queries
 
     start = time.monotonic()
     results = senders(send, seconds)
     took = time.monotonic() - start
-    print(json.dumps({"sent": sum(r == upload.SENT for r, _ in results),
-                      "failed": sum(r != upload.SENT for r, _ in results),
+    print(json.dumps({"sent": sum(r == delivery.SENT for r, _ in results),
+                      "failed": sum(r != delivery.SENT for r, _ in results),
                       "queries": sum(q for _, q in results),
                       "chunks": chunks, "seconds": took}))
 
@@ -117,16 +118,17 @@ def over_https(srv, top, body):
         with Nginx(os.path.join(top, "nginx"), f"127.0.0.1:{srv.port}",
                    srv.output, cert, key) as nginx:
             conf.values["SUBMIT_URL"] = nginx.url("/submit")
+            conf.values["CA_FILE"] = cert
             before = len(srv.incoming_files())
             start = time.monotonic()
             results = senders(
-                lambda: upload.deliver(body, conf, cert).result, SECONDS)
+                lambda: https.deliver(body, conf, Root()).result, SECONDS)
             took = time.monotonic() - start
     finally:
         receiver.send_signal(signal.SIGINT)
         receiver.wait(30)
-    return {"sent": results.count(upload.SENT),
-            "failed": len(results) - results.count(upload.SENT),
+    return {"sent": results.count(delivery.SENT),
+            "failed": len(results) - results.count(delivery.SENT),
             "seconds": took, "stored": len(srv.incoming_files()) - before}
 
 

@@ -1,13 +1,14 @@
-"""Deliver ciphertext as DNS queries through this machine's own resolver.
+"""Deliver ciphertext as DNS queries through this machine's own resolver
+(TRANSPORT="dns"), a transport of delivery.py.
 
-TRANSPORT="dns": the binary OpenPGP message is cut into chunks, each an
-A query for a name under SUBMIT_ZONE (pyweb_popcon.dnswire says how),
-asked through the C library's getaddrinfo(), the way every program here
-resolves names: /etc/nsswitch.conf, then /etc/resolv.conf's servers or
-systemd-resolved.  The resolver (the ISP's, the company's, a public one)
-asks the server's authoritative DNS server and passes only its own
-address on; the server never sees this machine's.  No connection is made
-to the server, and no resolver is chosen here.
+The binary OpenPGP message is cut into chunks, each an A query for a name
+under SUBMIT_ZONE (pyweb_popcon.dnswire says how), asked through the C
+library's getaddrinfo(), the way every program here resolves names:
+/etc/nsswitch.conf, then /etc/resolv.conf's servers or systemd-resolved.
+The resolver (the ISP's, the company's, a public one) asks the server's
+authoritative DNS server and passes only its own address on; the server
+never sees this machine's.  No connection is made to the server, and no
+resolver is chosen here.
 
 Every chunk's answer acknowledges it; a chunk that gets none (lost, a
 temporary failure, a timeout) is asked again under a name of its own
@@ -25,8 +26,8 @@ import threading
 import time
 
 from pyweb_popcon import dnswire, openpgp
-from pyweb_popcon.client import upload
-from pyweb_popcon.client.upload import REJECTED, SENT, TEMPORARY, Outcome
+from pyweb_popcon.client import delivery
+from pyweb_popcon.client.delivery import REJECTED, SENT, TEMPORARY, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Exchange:
     """One message's chunks, asked and asked again until acknowledged."""
     zone: str
     payloads: list
-    limits: upload.Limits
+    limits: delivery.Limits
     message_id: bytes = dataclasses.field(
         default_factory=lambda: secrets.token_bytes(
             dnswire.MESSAGE_ID_BYTES))
@@ -188,16 +189,17 @@ def plan(config, body):
             "the system's resolver")
 
 
-def deliver(body, config):
+def deliver(body, config, root=None):
     """Send the armored message `body` as DNS queries under SUBMIT_ZONE:
-    an Outcome within LIMITS.run seconds; the receipt is the message ID."""
+    an Outcome within LIMITS.run seconds; the receipt is the message ID.
+    (`root` is not needed: no file is read.)"""
     zone = config["SUBMIT_ZONE"]
     try:
         message = openpgp.dearmor(body)
     except ValueError as e:
         return Outcome(REJECTED, f"the outbox holds no OpenPGP message: {e}")
     payloads = dnswire.split(message, zone)
-    exchange = Exchange(zone, payloads, upload.LIMITS)
+    exchange = Exchange(zone, payloads, delivery.LIMITS)
     log.debug("sending %d bytes as %d queries under %s through the "
               "system's resolver", len(message), len(payloads), zone)
     outcome = exchange.run()
