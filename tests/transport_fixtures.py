@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import pytest
 
 from front import self_signed
-from pyweb_popcon.client import cli, hostid, state, upload
+from pyweb_popcon.client import cli, delivery, hostid, state
 from transport_servers import SubmitServer, free_port
 
 KEYRING = "/usr/share/pyweb-popcon/server-keys.asc"
 # Production limits scaled down so that every fault ends in seconds.
-FAST = upload.Limits(connect=0.5, read=0.5, attempt=1.5, backoff=(0.1, 0.2),
-                     run=4.0, tor=("127.0.0.1", free_port()))
+FAST = delivery.Limits(connect=0.5, read=0.5, attempt=1.5,
+                       backoff=(0.1, 0.2), run=4.0,
+                       tor=("127.0.0.1", free_port()))
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
                    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
                    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "DO_NOT_TRACK")
@@ -71,7 +72,7 @@ def fast(monkeypatch):
     """Fast limits, and no proxy or CA settings from the environment."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(upload, "LIMITS", FAST)
+    monkeypatch.setattr(delivery, "LIMITS", FAST)
     return FAST
 
 

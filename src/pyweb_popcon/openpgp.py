@@ -1,8 +1,10 @@
 """What an OpenPGP message looks like from outside: the armor, its base64
 and the first packet's tag, nothing a key is needed for.
 
-Checked by hand because the receivers must never load GnuPG; ingest uses
-the same check on what a message decrypts to (a message inside one).
+The one armor reader of both sides: the client de-armors its ciphertext
+to send it over DNS; the receivers check what strangers send, by hand
+because they must never load GnuPG; ingest checks what a message
+decrypts to (a message inside one).
 """
 
 import base64
@@ -22,17 +24,26 @@ _ARMOR = re.compile(
 _SESSION_KEY_TAGS = (1, 3)
 
 
+def dearmor(armored):
+    """The binary packets of the ASCII-armored message `armored` (bytes);
+    ValueError when it is none."""
+    m = _ARMOR.fullmatch(armored)
+    if not m:
+        raise ValueError("not an ASCII-armored OpenPGP message")
+    # The CRC-24 is not checked: OpenPGP checks its own integrity.
+    try:
+        return base64.b64decode(re.sub(rb"\s", b"", m.group("body")),
+                                validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"the armor's base64 is damaged: {e}") from None
+
+
 def is_armored_message(body):
     """True when `body` looks like an ASCII-armored encrypted message."""
-    m = _ARMOR.fullmatch(body)
-    if not m:
-        return False
     try:
-        data = base64.b64decode(re.sub(rb"\s", b"", m.group("body")),
-                                validate=True)
-    except (binascii.Error, ValueError):
+        return _starts_with_session_key(dearmor(body))
+    except ValueError:
         return False
-    return _starts_with_session_key(data)
 
 
 def is_encrypted_message(data):

@@ -4,8 +4,8 @@ CLIENTS concurrent senders for SECONDS each, first as DNS queries through
 the C library's resolver, unbound (qname minimisation, 0x20), PowerDNS
 with the shipped configuration and the server's handler into the spool;
 then as HTTPS POSTs through the shipped nginx site to the receiver under
-gunicorn.  The client's own code sends both ways (dnssend.deliver,
-upload.deliver).  Prints completed submissions per second each way and
+gunicorn.  The client's own code sends both ways (dns.deliver,
+https.deliver).  Prints completed submissions per second each way and
 their ratio, the client's queries per submission and the queries the
 resolver sent the server for them (qname minimisation asks for the empty
 non-terminals first), and checks every completed submission is in the
@@ -27,8 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import dns_stack  # noqa: E402
 from front import Nginx, self_signed  # noqa: E402
-from pyweb_popcon import dnswire  # noqa: E402
-from pyweb_popcon.client import dnssend, settings, upload  # noqa: E402
+from pyweb_popcon import dnswire, openpgp  # noqa: E402
+from pyweb_popcon.client import delivery, dns, https, settings  # noqa: E402
+from pyweb_popcon.client.paths import Root  # noqa: E402
 from pyweb_popcon.common.conffile import Config  # noqa: E402
 from server_fixtures import (ENV, PYTHON, Server, encryptor,  # noqa: E402
                              make_report)
@@ -70,20 +71,20 @@ def worker(body_path, seconds):
     """In the client's mount namespace: send over DNS, print the figures."""
     with open(body_path, "rb") as f:
         body = f.read()
-    message = dnssend.dearmor(body)
+    message = openpgp.dearmor(body)
     chunks = len(dnswire.split(message, dns_stack.ZONE))
 
     def send():
-        exchange = dnssend.Exchange(dns_stack.ZONE,
-                                    dnswire.split(message, dns_stack.ZONE),
-                                    upload.LIMITS)
+        exchange = dns.Exchange(dns_stack.ZONE,
+                                dnswire.split(message, dns_stack.ZONE),
+                                delivery.LIMITS)
         return exchange.run().result, exchange.queries
 
     start = time.monotonic()
     results = senders(send, seconds)
     took = time.monotonic() - start
-    print(json.dumps({"sent": sum(r == upload.SENT for r, _ in results),
-                      "failed": sum(r != upload.SENT for r, _ in results),
+    print(json.dumps({"sent": sum(r == delivery.SENT for r, _ in results),
+                      "failed": sum(r != delivery.SENT for r, _ in results),
                       "queries": sum(q for _, q in results),
                       "chunks": chunks, "seconds": took}))
 
@@ -117,16 +118,17 @@ def over_https(srv, top, body):
         with Nginx(os.path.join(top, "nginx"), f"127.0.0.1:{srv.port}",
                    srv.output, cert, key) as nginx:
             conf.values["SUBMIT_URL"] = nginx.url("/submit")
+            conf.values["CA_FILE"] = cert
             before = len(srv.incoming_files())
             start = time.monotonic()
             results = senders(
-                lambda: upload.deliver(body, conf, cert).result, SECONDS)
+                lambda: https.deliver(body, conf, Root()).result, SECONDS)
             took = time.monotonic() - start
     finally:
         receiver.send_signal(signal.SIGINT)
         receiver.wait(30)
-    return {"sent": results.count(upload.SENT),
-            "failed": len(results) - results.count(upload.SENT),
+    return {"sent": results.count(delivery.SENT),
+            "failed": len(results) - results.count(delivery.SENT),
             "seconds": took, "stored": len(srv.incoming_files()) - before}
 
 
@@ -143,12 +145,12 @@ def main():
             f.write('SPOOL_MAX_FILES="100000000"\nSPOOL_MAX_BYTES="1T"\n')
         report = make_report(frameworks=FRAMEWORKS)
         body = encryptor().encrypt(report)
-        size = len(dnssend.dearmor(body))
+        size = len(openpgp.dearmor(body))
         print(f"a typical report: {len(report)} bytes of JSON, {size} bytes "
               f"of OpenPGP message ({len(body)} armored); {CLIENTS} "
               f"concurrent senders, {SECONDS} s each way, on "
               f"{len(os.sched_getaffinity(0))} cores; "
-              f"{len(dnswire.split(dnssend.dearmor(body), DEFAULT_ZONE))} "
+              f"{len(dnswire.split(openpgp.dearmor(body), DEFAULT_ZONE))} "
               f"chunks under the default SUBMIT_ZONE {DEFAULT_ZONE}")
         dns = over_dns(srv, top, body)
         https = over_https(srv, top, body)

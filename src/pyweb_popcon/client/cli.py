@@ -9,15 +9,12 @@ import sys
 import uuid
 
 from pyweb_popcon import __version__, report
-from pyweb_popcon.client import collect, encrypt, hostid, settings, state
+from pyweb_popcon.client import (collect, delivery, encrypt, hostid,
+                                 settings, state)
 from pyweb_popcon.client.paths import Root
 from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError
 
-# pyweb_popcon.client.upload is imported only by the commands that send,
-# once they know they will: importing requests makes urllib3 open a socket
-# (to see whether IPv6 works), and a machine that does not participate
-# opens none.
 
 
 logger = logging.getLogger(__name__)
@@ -149,14 +146,27 @@ def cmd_collect(args, root, conf):
     return 0
 
 
+def transport(conf):
+    """The module that sends the configured way (TRANSPORT; see delivery).
+
+    Imported only by the commands that send, once they know they will:
+    importing requests makes urllib3 open a socket (to see whether IPv6
+    works), and a machine that does not participate opens none."""
+    if conf["TRANSPORT"] == "dns":
+        from pyweb_popcon.client import dns
+        return dns
+    from pyweb_popcon.client import https
+    return https
+
+
 def cmd_upload(args, root, conf):
     """Send the encrypted report waiting in the outbox."""
     held = _held_back(conf)
     if held is not None:
         return held
-    from pyweb_popcon.client import upload
     with state.locked(root):
-        return upload.send_pending(root, conf, force=args.force)
+        return delivery.send_pending(root, conf, transport(conf),
+                                     force=args.force)
 
 
 def cmd_submit(args, root, conf):
@@ -166,12 +176,11 @@ def cmd_submit(args, root, conf):
         return held
     if args.dry_run:
         return _dry_run(args, root, conf)
-    from pyweb_popcon.client import upload
     with state.locked(root):
-        if not args.force and upload.too_soon(root):
+        if not args.force and delivery.too_soon(root):
             return 0
         queue_report(root, conf, args.virt)
-        return upload.send_pending(root, conf, force=True)
+        return delivery.send_pending(root, conf, transport(conf), force=True)
 
 
 def _dry_run(args, root, conf):
@@ -179,10 +188,9 @@ def _dry_run(args, root, conf):
     rep, why = collect.preview(root, conf, args.virt)
     data = report.serialise(rep)
     sealed = encrypt.seal(root, conf, data)   # the key checks of a real run
-    from pyweb_popcon.client import upload
     print(f"Would send {len(sealed.ciphertext)} bytes of ciphertext, "
           f"encrypted to {' '.join(sealed.recipients)}, "
-          f"{upload.plan(conf, sealed.ciphertext)}.")
+          f"{transport(conf).plan(conf, sealed.ciphertext)}.")
     if why:
         print(f"host_id is null here: {why}")
     later = state.load(root).next_allowed()
@@ -230,11 +238,10 @@ def cmd_forget(args, root, conf):
         return 0
     body = encrypt.seal(root, conf, report.serialise(
         report.Forget(host.host_id))).ciphertext
-    from pyweb_popcon.client import upload
     with state.locked(root):
         # A report still waiting would bring this host back afterwards.
         state.discard(root)
-        return upload.send_forget(root, conf, body)
+        return delivery.send_forget(root, conf, transport(conf), body)
 
 
 COMMANDS = {"show": cmd_show, "status": cmd_status, "collect": cmd_collect,

@@ -12,7 +12,7 @@ from systemd.journal import JournalHandler
 from cli_run import run_cli
 from gpgkeys import EXPIRED, make_keys, stop_agents
 from pyweb_popcon import __version__, report
-from pyweb_popcon.client import cli, settings, state, upload
+from pyweb_popcon.client import cli, delivery, https, settings, state
 from transport_fixtures import (KEYRING, client, fast,  # noqa: F401
                                 files_under, server)
 
@@ -218,14 +218,14 @@ def test_journal_fields_and_no_report_content(client, server):
         for behaviour in (("ok",), ("status", 503), ("status", 400)):
             cli.queue_report(client.root, conf)
             server.behaviour = behaviour
-            upload.send_pending(client.root, conf, force=True)
+            delivery.send_pending(client.root, conf, https, force=True)
     finally:
         logger.removeHandler(handler)
     outcomes = [e for e in entries if "MESSAGE_ID" in e]
     assert [(e["MESSAGE_ID"], e["HTTP_STATUS"], e["PRIORITY"])
-            for e in outcomes] == [(upload.REPORT_SENT, "202", "6"),
-                                   (upload.DELIVERY_FAILED, "503", "4"),
-                                   (upload.DELIVERY_FAILED, "400", "3")]
+            for e in outcomes] == [(delivery.REPORT_SENT, "202", "6"),
+                                   (delivery.DELIVERY_FAILED, "503", "4"),
+                                   (delivery.DELIVERY_FAILED, "400", "3")]
     assert outcomes[0]["RECEIPT"] == "r-1"
     assert {e["SYSLOG_IDENTIFIER"] for e in entries} == {"pyweb-popcon"}
     sent = report.parse(client.keys.decrypt(server.requests[0]["body"]))

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from pyweb_popcon import report
-from pyweb_popcon.client import upload
+from pyweb_popcon.client import delivery
 from transport_fixtures import (certificate, client, fast,  # noqa: F401
                                 server, tls_server)
 from transport_servers import HTTPProxy, Socks5
@@ -71,7 +71,7 @@ def test_https_through_the_proxy(client, tls_server, proxy, certificate,
 @pytest.fixture
 def tor(monkeypatch, server, fast):
     socks = Socks5({HOST: "127.0.0.1"}).start()
-    monkeypatch.setattr(upload, "LIMITS", dataclasses.replace(
+    monkeypatch.setattr(delivery, "LIMITS", dataclasses.replace(
         fast, tor=("127.0.0.1", socks.port)))
     yield socks
     socks.stop()

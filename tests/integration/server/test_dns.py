@@ -105,7 +105,7 @@ def test_lost_chunks_are_sent_again(srv, tmp_path):
 def test_a_full_spool_exit_75(srv, tmp_path):
     """The server answers "busy" (its spool is full): the client stops at
     once with 75 and keeps the report for the next run.  (A server that
-    never answers: tests/unit/client/test_dnssend.py.)"""
+    never answers: tests/unit/client/test_dns.py.)"""
     machine = machine_for(tmp_path, srv)
     srv.drop(b"waiting for ingest")
     with open(srv.conf, "a") as f:

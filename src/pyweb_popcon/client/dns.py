@@ -1,13 +1,14 @@
-"""Deliver ciphertext as DNS queries through this machine's own resolver.
+"""Deliver ciphertext as DNS queries through this machine's own resolver
+(TRANSPORT="dns"), a transport of delivery.py.
 
-TRANSPORT="dns": the binary OpenPGP message is cut into chunks, each an
-A query for a name under SUBMIT_ZONE (pyweb_popcon.dnswire says how),
-asked through the C library's getaddrinfo(), the way every program here
-resolves names: /etc/nsswitch.conf, then /etc/resolv.conf's servers or
-systemd-resolved.  The resolver (the ISP's, the company's, a public one)
-asks the server's authoritative DNS server and passes only its own
-address on; the server never sees this machine's.  No connection is made
-to the server, and no resolver is chosen here.
+The binary OpenPGP message is cut into chunks, each an A query for a name
+under SUBMIT_ZONE (pyweb_popcon.dnswire says how), asked through the C
+library's getaddrinfo(), the way every program here resolves names:
+/etc/nsswitch.conf, then /etc/resolv.conf's servers or systemd-resolved.
+The resolver (the ISP's, the company's, a public one) asks the server's
+authoritative DNS server and passes only its own address on; the server
+never sees this machine's.  No connection is made to the server, and no
+resolver is chosen here.
 
 Every chunk's answer acknowledges it; a chunk that gets none (lost, a
 temporary failure, a timeout) is asked again under a name of its own
@@ -16,7 +17,6 @@ stands in the way.  The whole exchange is bounded by LIMITS.run, as an
 HTTPS upload is.
 """
 
-import base64
 import dataclasses
 import logging
 import queue
@@ -25,9 +25,9 @@ import socket
 import threading
 import time
 
-from pyweb_popcon import dnswire
-from pyweb_popcon.client import upload
-from pyweb_popcon.client.upload import REJECTED, SENT, TEMPORARY, Outcome
+from pyweb_popcon import dnswire, openpgp
+from pyweb_popcon.client import delivery
+from pyweb_popcon.client.delivery import REJECTED, SENT, TEMPORARY, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +35,6 @@ log = logging.getLogger(__name__)
 # message (it lost them: a restart, or they waited too long) before the
 # whole message is sent again, once.
 MAX_ROUNDS = 2
-
-_ARMOR_BEGIN = "-----BEGIN PGP MESSAGE-----"
-_ARMOR_END = "-----END PGP MESSAGE-----"
-
-
-def dearmor(armored):
-    """The binary OpenPGP message inside ASCII armor; ValueError."""
-    lines = [line.strip() for line in armored.decode("ascii").splitlines()]
-    try:
-        start = lines.index(_ARMOR_BEGIN)
-        blank = lines.index("", start)      # the end of the armor headers
-        end = lines.index(_ARMOR_END, blank)
-    except ValueError:
-        raise ValueError("not an ASCII-armored OpenPGP message") from None
-    # Without the CRC-24 line ("=XXXX"): OpenPGP checks its own integrity.
-    body = [line for line in lines[blank + 1:end]
-            if not (line.startswith("=") and len(line) == 5)]
-    return base64.b64decode("".join(body), validate=True)
-
 
 def lookup(name):
     """The IPv4 addresses the system's resolver gives for `name`."""
@@ -82,7 +63,7 @@ class Exchange:
     """One message's chunks, asked and asked again until acknowledged."""
     zone: str
     payloads: list
-    limits: upload.Limits
+    limits: delivery.Limits
     message_id: bytes = dataclasses.field(
         default_factory=lambda: secrets.token_bytes(
             dnswire.MESSAGE_ID_BYTES))
@@ -203,21 +184,22 @@ def _judge(name, result):
 
 def plan(config, body):
     """How `body` would be sent, for a person."""
-    count = len(dnswire.split(dearmor(body), config["SUBMIT_ZONE"]))
+    count = len(dnswire.split(openpgp.dearmor(body), config["SUBMIT_ZONE"]))
     return (f"as {count} DNS queries under {config['SUBMIT_ZONE']} through "
             "the system's resolver")
 
 
-def deliver(body, config):
+def deliver(body, config, root=None):
     """Send the armored message `body` as DNS queries under SUBMIT_ZONE:
-    an Outcome within LIMITS.run seconds; the receipt is the message ID."""
+    an Outcome within LIMITS.run seconds; the receipt is the message ID.
+    (`root` is not needed: no file is read.)"""
     zone = config["SUBMIT_ZONE"]
     try:
-        message = dearmor(body)
+        message = openpgp.dearmor(body)
     except ValueError as e:
         return Outcome(REJECTED, f"the outbox holds no OpenPGP message: {e}")
     payloads = dnswire.split(message, zone)
-    exchange = Exchange(zone, payloads, upload.LIMITS)
+    exchange = Exchange(zone, payloads, delivery.LIMITS)
     log.debug("sending %d bytes as %d queries under %s through the "
               "system's resolver", len(message), len(payloads), zone)
     outcome = exchange.run()

@@ -1,4 +1,4 @@
-"""The DNS transport's exchange (dnssend) against the server's own
+"""The DNS transport's exchange (client.dns) against the server's own
 reassembly (dnsreceive), joined in-process by a lookup that loses,
 delays and re-cases names as a bad path to a resolver may.  The real
 resolvers and PowerDNS are in tests/integration/server/test_dns.py."""
@@ -13,14 +13,14 @@ import time
 import pytest
 
 from pyweb_popcon import dnswire
-from pyweb_popcon.client import dnssend, upload
-from pyweb_popcon.client.upload import REJECTED, SENT, TEMPORARY
+from pyweb_popcon.client import delivery, dns
+from pyweb_popcon.client.delivery import REJECTED, SENT, TEMPORARY
 from pyweb_popcon.server.intake import dnsreceive
 from pyweb_popcon.server import spool
 
 ZONE = "d.example"
-FAST = upload.Limits(run=20, dns_wait=0.5, dns_window=8, dns_tries=6,
-                     dns_backoff=0.01)
+FAST = delivery.Limits(run=20, dns_wait=0.5, dns_window=8, dns_tries=6,
+                       dns_backoff=0.01)
 
 
 def message(size, seed=0):
@@ -71,16 +71,16 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    monkeypatch.setattr(upload, "LIMITS", FAST)
+    monkeypatch.setattr(delivery, "LIMITS", FAST)
     return Server(tmp_path)
 
 
 def deliver(data):
-    return dnssend.deliver(armored(data), {"SUBMIT_ZONE": ZONE})
+    return dns.deliver(armored(data), {"SUBMIT_ZONE": ZONE})
 
 
 def test_a_message_arrives_whole(server, monkeypatch):
-    monkeypatch.setattr(dnssend, "lookup", server.lookup)
+    monkeypatch.setattr(dns, "lookup", server.lookup)
     data = message(3000)
     outcome = deliver(data)
     assert outcome.result == SENT, outcome.reason
@@ -108,7 +108,7 @@ def test_lost_and_late_answers_are_asked_again(server, monkeypatch):
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure")
         return server.lookup(name)
 
-    monkeypatch.setattr(dnssend, "lookup", lossy)
+    monkeypatch.setattr(dns, "lookup", lossy)
     data = message(4000, seed=1)
     chunks = len(dnswire.split(data, ZONE))
     outcome = deliver(data)
@@ -123,9 +123,9 @@ def test_a_server_that_never_answers_ends_in_time(server, monkeypatch):
     def silent(name):
         time.sleep(60)
 
-    monkeypatch.setattr(upload, "LIMITS", upload.Limits(
+    monkeypatch.setattr(delivery, "LIMITS", delivery.Limits(
         run=2, dns_wait=0.3, dns_tries=100, dns_backoff=0.01))
-    monkeypatch.setattr(dnssend, "lookup", silent)
+    monkeypatch.setattr(dns, "lookup", silent)
     started = time.monotonic()
     data = message(500)
     outcome = deliver(data)
@@ -142,7 +142,7 @@ def test_a_chunk_with_no_acknowledgement_after_its_tries(server,
     def nxdomain(name):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(dnssend, "lookup", nxdomain)
+    monkeypatch.setattr(dns, "lookup", nxdomain)
     outcome = deliver(message(100))
     assert outcome.result == TEMPORARY
     assert "no acknowledgement after 6 tries: no such name (NXDOMAIN)" \
@@ -162,7 +162,7 @@ def test_a_second_round_has_tries_of_its_own(server, monkeypatch):
         server.asked.append(name)
         return {dnswire.answer(name, dnswire.Code.STORED)}
 
-    monkeypatch.setattr(dnssend, "lookup", forgetful)
+    monkeypatch.setattr(dns, "lookup", forgetful)
     data = message(600)
     outcome = deliver(data)
     assert outcome.result == TEMPORARY, outcome.reason
@@ -175,33 +175,33 @@ def test_a_resolver_answering_everything_is_no_acknowledgement(server,
                                                                monkeypatch):
     """A resolver that sinks unknown names to 127.0.0.1 (a filter, a
     captive portal): never taken for the server's answer."""
-    monkeypatch.setattr(dnssend, "lookup", lambda name: {"127.0.0.1"})
+    monkeypatch.setattr(dns, "lookup", lambda name: {"127.0.0.1"})
     outcome = deliver(message(100))
     assert outcome.result == TEMPORARY
     assert "the answer 127.0.0.1 is no acknowledgement" in outcome.reason
 
 
 def test_busy_is_temporary_and_refused_is_final(tmp_path, monkeypatch):
-    monkeypatch.setattr(upload, "LIMITS", FAST)
+    monkeypatch.setattr(delivery, "LIMITS", FAST)
     busy = Server(tmp_path / "busy", max_pending=0)
-    monkeypatch.setattr(dnssend, "lookup", busy.lookup)
+    monkeypatch.setattr(dns, "lookup", busy.lookup)
     outcome = deliver(message(500))
     assert (outcome.result, busy.stored()) == (TEMPORARY, [])
     assert "busy" in outcome.reason
     refusing = Server(tmp_path / "refusing")
-    monkeypatch.setattr(dnssend, "lookup", refusing.lookup)
+    monkeypatch.setattr(dns, "lookup", refusing.lookup)
     outcome = deliver(b"\x01not encrypted data" * 20)
     assert (outcome.result, refusing.stored()) == (REJECTED, [])
 
 
 def test_no_openpgp_message_in_the_outbox():
-    outcome = dnssend.deliver(b"hello", {"SUBMIT_ZONE": ZONE})
+    outcome = dns.deliver(b"hello", {"SUBMIT_ZONE": ZONE})
     assert outcome.result == REJECTED
     assert "not an ASCII-armored OpenPGP message" in outcome.reason
 
 
 def test_plan_counts_the_queries():
     data = message(1000)
-    assert dnssend.plan({"SUBMIT_ZONE": ZONE}, armored(data)) == (
+    assert dns.plan({"SUBMIT_ZONE": ZONE}, armored(data)) == (
         f"as {len(dnswire.split(data, ZONE))} DNS queries under {ZONE} "
         "through the system's resolver")
