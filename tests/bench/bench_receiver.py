@@ -23,7 +23,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from front import NGINX, Nginx, self_signed  # noqa: E402
-from pyweb_popcon.server import spool  # noqa: E402
+from pyweb_popcon.server.intake import limits  # noqa: E402
+from pyweb_popcon.server.spool import Spool  # noqa: E402
 from server_fixtures import ENV, PYTHON, Server, encryptor  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", 30))
@@ -83,7 +84,7 @@ def quota_check(srv):
     """The quota check per request as the receiver does it (a count at most
     every COUNT_EVERY s, stat()ing only files new to it), against counting
     the spool, a stat() per file, for every request."""
-    gauge = spool.Gauge(srv.spool, 10**9, 10**15, 0)
+    gauge = limits.Gauge(Spool(srv.spool), 10**9, 10**15, 0)
     start = time.perf_counter()
     gauge.count()
     full = time.perf_counter() - start
@@ -95,7 +96,7 @@ def quota_check(srv):
         gauge.full()
         calls += 1
     cached = (time.perf_counter() - start) / calls
-    every = max(spool.COUNT_EVERY, again / spool.COUNT_SHARE)
+    every = max(limits.COUNT_EVERY, again / limits.COUNT_SHARE)
     print(f"quota check with {gauge.counted[0]} files in incoming/: "
           f"{cached * 1e6:.1f} us per request (each process counts every "
           f"{every:.1f} s: {full * 1e3:.0f} ms the first time, "

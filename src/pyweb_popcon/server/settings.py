@@ -8,6 +8,7 @@ import stat
 from pyweb_popcon.common import conffile
 from pyweb_popcon.common.conffile import Key, absolute_path, dns_names, \
     dns_zone, positive_int
+from pyweb_popcon.server.spool import Spool
 
 CONFIG = "/etc/pyweb-popcon-server.conf"
 IDENTIFIER = "pyweb-popcon-server"
@@ -63,7 +64,8 @@ def size(text):
 
 KEYS = {
     "SPOOL_DIR": Key("/var/spool/pyweb-popcon-server", absolute_path,
-                     "incoming/, tmp/ and quarantine/ for submissions"),
+                     f"{Spool.INCOMING}/, {Spool.TMP}/ and "
+                     f"{Spool.QUARANTINE}/ for submissions"),
     "STATE_DIR": Key("/var/lib/pyweb-popcon-server", absolute_path,
                      "the GnuPG home (gnupg/) and the SQLite database"),
     "DATABASE_URL": Key("", database_url,
@@ -82,8 +84,8 @@ KEYS = {
                          "differential privacy: noise on every published "
                          "count; empty for none"),
     "SPOOL_MAX_FILES": Key("100000", positive_int,
-                           "the receiver answers 503 while incoming/ holds "
-                           "this many submissions"),
+                           "the receiver answers 503 while "
+                           f"{Spool.INCOMING}/ holds this many submissions"),
     "SPOOL_MAX_BYTES": Key("1G", size,
                            "... or this many bytes (K, M, G: powers of "
                            "1024)"),

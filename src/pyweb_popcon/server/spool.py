@@ -1,33 +1,30 @@
-"""The spool: where submissions wait, how full it may get, and the
-quarantine as a maintainer sees it.
+"""The spool: where submissions wait, and the quarantine.  Its one owner:
+no other module knows a directory, a file name or the .reason format.
 
-SPOOL_DIR/incoming/ holds complete submissions only: the receiver writes
+SPOOL_DIR/incoming/ holds complete submissions only: a receiver writes
 each into tmp/ (same file system), fsyncs it and renames it into incoming/,
 so ingest (and pyweb-popcon-ingest.path, which fires on any entry) never
-sees half a file.  quarantine/ is ingest's.
+sees half a file.  Ingest holds ingest.lock while it works.
 
-The receiver refuses new submissions while incoming/ holds more than
-SPOOL_MAX_FILES files or SPOOL_MAX_BYTES bytes, or the file system has
-less than SPOOL_MIN_FREE bytes (or 1% of its inodes) free.  Counting a
-spool of 100,000 files with a stat() each takes 0.2 s: far too much for
-every request.  So each receiver process counts at most once a second (and
-never spends more than a twentieth of its time counting), adds what it has
-written since, and remembers the size of each file it has seen (a spool
-file never changes: it is renamed in whole and only ever deleted), so a
-count lists the directory and stats only the files that are new to it.
-The limits may be overshot by what arrives between two counts, not more.
-
-A quarantined submission is its file and FILE.reason ("reason: detail").
-Requeueing moves the file back into incoming/ first, then removes its
-.reason: a crash between the two leaves a .reason without a file, which
-expire removes in time, never a quarantined file without its reason.
-os.replace keeps the file's mtime, which ingest reads as its receive time.
+A quarantined submission is an entry of quarantine/, whatever it is (a
+file; a directory, link or FIFO as ingest found it in incoming/), and
+NAME.reason beside it ("reason: detail"), written first.  Requeueing
+moves the entry back into incoming/ first, then removes its .reason: a
+crash between the two leaves a .reason without an entry, which expiry
+removes in time, never a quarantined entry without its reason.  Expiry
+removes an entry first, then its .reason, for the same reason.
+os.replace keeps a file's mtime, which ingest reads as its receive time.
 """
 
 import collections
+import contextlib
+import fcntl
+import hashlib
+import itertools
 import logging
 import os
-import threading
+import shutil
+import stat
 import time
 import uuid
 from typing import NamedTuple
@@ -36,134 +33,15 @@ from pyweb_popcon.common import files
 
 logger = logging.getLogger(__name__)
 
-INCOMING, TMP, QUARANTINE = "incoming", "tmp", "quarantine"
 # A temporary file this old has no writer left (a receiver's write takes
 # milliseconds, and gunicorn kills a worker stuck for 30 s).
 STALE_SECONDS = 3600
-COUNT_EVERY = 1.0          # seconds, at least, between two counts
-COUNT_SHARE = 0.05         # of a process's time, at most, spent counting
-MIN_FREE_INODES = 0.01     # of the file system's
+MAX_REASON = 500     # characters in a .reason line
+NAME_MAX = 255       # bytes in a file name (Linux file systems)
 
-
-class Gauge:
-    """How full the spool is, as one receiver process sees it."""
-
-    def __init__(self, spool_dir, max_files, max_bytes, min_free,
-                 clock=time.monotonic):
-        self.incoming = os.path.join(spool_dir, INCOMING)
-        self.max_files, self.max_bytes = max_files, max_bytes
-        self.min_free = min_free
-        self.clock = clock
-        self.counting = threading.Lock()   # one thread counts at a time
-        self.lock = threading.Lock()       # the figures below
-        self.counted = None        # (files, bytes, free bytes, inodes ok)
-        self.due = 0.0
-        self.added = (0, 0)        # files and bytes written since counting
-        self.refusing = None
-        self.sizes = {}            # name: size, of what the last count saw
-        self.total = 0             # their sum
-
-    def count(self):
-        """Count incoming/ and the free space now."""
-        started = self.clock()
-        sizes, names = self.sizes, set(os.listdir(self.incoming))
-        # Set arithmetic, not a loop over every name: most are known.
-        for name in sizes.keys() - names:
-            self.total -= sizes.pop(name)
-        for name in names - sizes.keys():
-            try:
-                sizes[name] = os.stat(os.path.join(self.incoming, name),
-                                      follow_symlinks=False).st_size
-            except FileNotFoundError:      # ingested meanwhile
-                continue
-            self.total += sizes[name]
-        files, size = len(sizes), self.total
-        fs = os.statvfs(self.incoming)
-        inodes_ok = not fs.f_files or (fs.f_favail
-                                       >= fs.f_files * MIN_FREE_INODES)
-        took = self.clock() - started
-        with self.lock:
-            self.counted = (files, size, fs.f_bavail * fs.f_frsize,
-                            inodes_ok)
-            self.added = (0, 0)
-            self.due = started + max(COUNT_EVERY, took / COUNT_SHARE)
-
-    def full(self):
-        """Why no submission may be added now, or None."""
-        if self.counted is None or self.clock() >= self.due:
-            # The others go on with the last count meanwhile.
-            if self.counting.acquire(blocking=self.counted is None):
-                try:
-                    if self.counted is None or self.clock() >= self.due:
-                        self.count()
-                finally:
-                    self.counting.release()
-        with self.lock:
-            files, size, free, inodes_ok = self.counted
-            files += self.added[0]
-            size += self.added[1]
-            free -= self.added[1]
-            why = None
-            if files >= self.max_files:
-                why = f"{files} files in {self.incoming} (SPOOL_MAX_FILES)"
-            elif size >= self.max_bytes:
-                why = f"{size} bytes in {self.incoming} (SPOOL_MAX_BYTES)"
-            elif free < self.min_free:
-                why = (f"{free} bytes free on the file system of "
-                       f"{self.incoming} (SPOOL_MIN_FREE)")
-            elif not inodes_ok:
-                why = f"under 1% of the inodes free for {self.incoming}"
-            # Said when it starts and when it ends, not per request: a
-            # flood must not flood the journal as well.
-            if why and not self.refusing:
-                logger.warning("refusing submissions: %s", why)
-            elif self.refusing and not why:
-                logger.warning("taking submissions again (refused while: "
-                               "%s)", self.refusing)
-            self.refusing = why
-        return why
-
-    def add(self, size):
-        """Count a submission this process has just written."""
-        with self.lock:
-            self.added = (self.added[0] + 1, self.added[1] + size)
-
-
-def store(spool_dir, body, gauge):
-    """Put a complete submission into incoming/: written into tmp/,
-    fsynced, renamed; counted by `gauge`.  Its name, the receipt; OSError
-    when it cannot be written.  The receiver and the DNS receiver both
-    store this way, so ingest sees one kind of spool."""
-    name = uuid.uuid4().hex
-    files.write_atomic(os.path.join(spool_dir, INCOMING, name), body,
-                       mode=0o640, tmp_dir=os.path.join(spool_dir, TMP))
-    gauge.add(len(body))
-    return name
-
-
-def remove_stale(spool_dir, now=None):
-    """Delete temporary files no writer is left for: everything in tmp/,
-    and dot-files in incoming/ (where receivers before tmp/ wrote theirs),
-    older than STALE_SECONDS.  How many were deleted."""
-    cutoff = (now if now is not None else time.time()) - STALE_SECONDS
-    removed = 0
-    for directory, only_dot_files in ((TMP, False), (INCOMING, True)):
-        try:
-            entries = list(os.scandir(os.path.join(spool_dir, directory)))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if only_dot_files and not entry.name.startswith("."):
-                continue
-            try:
-                if (entry.is_file(follow_symlinks=False)
-                        and entry.stat(follow_symlinks=False).st_mtime
-                        < cutoff):
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-    return removed
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFLNK: "a symbolic link",
+          stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 
 
 class Backlog(NamedTuple):
@@ -171,70 +49,268 @@ class Backlog(NamedTuple):
     oldest: float | None      # the oldest file's mtime, or None
 
 
-def _entries(directory):
-    try:
-        with os.scandir(directory) as it:
-            return [e for e in it if not e.name.startswith(".")
-                    and e.is_file(follow_symlinks=False)]
-    except FileNotFoundError:
-        return []
+def reason_line(reason, detail):
+    """`reason: detail` as the one line of a .reason file: what is not
+    printable escaped as repr escapes it, at most MAX_REASON characters."""
+    pieces, length = [], 0
+    for c in f"{reason}: {detail}":
+        pieces.append(c if c.isprintable() else repr(c)[1:-1])
+        length += len(pieces[-1])
+        if length > MAX_REASON:
+            # Cut where an escape ends, not inside one.
+            while length > MAX_REASON - 3:
+                length -= len(pieces.pop())
+            return "".join(pieces) + "..."
+    return "".join(pieces)
 
 
-def backlog(spool_dir):
-    """What waits in incoming/ for ingest."""
-    times = []
-    for entry in _entries(os.path.join(spool_dir, INCOMING)):
+def _reason_code(data):
+    """The reason code: the first word of a .reason file's `data`."""
+    line = data.decode("utf-8", "replace").split("\n", 1)[0]
+    return line.split(":", 1)[0].strip() or "unknown"
+
+
+class Spool:
+    """The spool under the directory `top` (SPOOL_DIR)."""
+
+    INCOMING, TMP, QUARANTINE = "incoming", "tmp", "quarantine"
+    LOCK = "ingest.lock"
+    REASON = ".reason"
+
+    def __init__(self, top):
+        self.top = top
+        self.incoming = os.path.join(top, self.INCOMING)
+        self.tmp = os.path.join(top, self.TMP)
+        self.quarantine = os.path.join(top, self.QUARANTINE)
+
+    # -- incoming/ ------------------------------------------------------
+
+    def store(self, body):
+        """Put a complete submission into incoming/: written into tmp/,
+        fsynced, renamed.  Its name, the receipt; OSError when it cannot
+        be written.  Both receivers store this way, so ingest sees one
+        kind of spool."""
+        name = uuid.uuid4().hex
+        files.write_atomic(self.path(name), body, mode=0o640,
+                           tmp_dir=self.tmp)
+        return name
+
+    def path(self, name):
+        """The path of the submission `name` in incoming/."""
+        return os.path.join(self.incoming, name)
+
+    def waiting(self):
+        """([(name, mtime_ns)] of the regular files, [(name, what it is)]
+        of the other entries) in incoming/, but for the receivers' files
+        being written (dot-files)."""
+        found, others = [], []
+        with os.scandir(self.incoming) as it:
+            for entry in it:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    if not entry.name.startswith("."):
+                        found.append((entry.name, st.st_mtime_ns))
+                else:
+                    others.append((entry.name, _KINDS.get(
+                        stat.S_IFMT(st.st_mode), "an entry of another kind")))
+        return sorted(found), sorted(others)
+
+    def remove(self, name):
+        """Delete the submission `name` from incoming/ (it is stored)."""
         try:
-            times.append(entry.stat(follow_symlinks=False).st_mtime)
-        except FileNotFoundError:
-            continue
-    return Backlog(len(times), min(times) if times else None)
-
-
-def _reason(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.readline().split(":", 1)[0].strip() or "unknown"
-    except FileNotFoundError:
-        return None
-
-
-def quarantined(spool_dir):
-    """{name: reason code} of every quarantined submission."""
-    directory = os.path.join(spool_dir, QUARANTINE)
-    names = {e.name for e in _entries(directory)}
-    found = {}
-    for name in names:
-        if name.endswith(".reason") or name + ".reason" not in names:
-            continue
-        reason = _reason(os.path.join(directory, name + ".reason"))
-        if reason:
-            found[name] = reason
-    return found
-
-
-def by_reason(spool_dir):
-    """Counter {reason code: submissions} of the quarantine."""
-    return collections.Counter(quarantined(spool_dir).values())
-
-
-def requeue(spool_dir, reason=None):
-    """Move quarantined submissions (of `reason`, or all) back into
-    incoming/ with their receive times; how many."""
-    directory = os.path.join(spool_dir, QUARANTINE)
-    incoming = os.path.join(spool_dir, INCOMING)
-    moved = 0
-    for name, why in sorted(quarantined(spool_dir).items()):
-        if reason is not None and why != reason:
-            continue
-        try:
-            os.replace(os.path.join(directory, name),
-                       os.path.join(incoming, name))
-        except FileNotFoundError:       # requeued or expired meanwhile
-            continue
-        try:
-            os.unlink(os.path.join(directory, name + ".reason"))
+            os.unlink(self.path(name))
         except FileNotFoundError:
             pass
-        moved += 1
-    return moved
+
+    def backlog(self):
+        """What waits in incoming/ for ingest."""
+        times = []
+        try:
+            with os.scandir(self.incoming) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            try:
+                if (not entry.name.startswith(".")
+                        and entry.is_file(follow_symlinks=False)):
+                    times.append(entry.stat(follow_symlinks=False).st_mtime)
+            except FileNotFoundError:
+                continue
+        return Backlog(len(times), min(times) if times else None)
+
+    def remove_stale(self, now=None):
+        """Delete temporary files no writer is left for: everything in
+        tmp/, and dot-files in incoming/ (where receivers before tmp/
+        wrote theirs), older than STALE_SECONDS.  How many were deleted."""
+        cutoff = (now if now is not None else time.time()) - STALE_SECONDS
+        removed = 0
+        for directory, only_dot_files in ((self.tmp, False),
+                                          (self.incoming, True)):
+            try:
+                entries = list(os.scandir(directory))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if only_dot_files and not entry.name.startswith("."):
+                    continue
+                try:
+                    if (entry.is_file(follow_symlinks=False)
+                            and entry.stat(follow_symlinks=False).st_mtime
+                            < cutoff):
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
+    # -- the lock -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def ingest_lock(self, create=True):
+        """Hold the ingest lock.  Without `create`, only if ingest ever
+        ran (made its file): what must not run under an ingest."""
+        flags = os.O_RDWR | os.O_CREAT if create else os.O_RDONLY
+        try:
+            fd = os.open(os.path.join(self.top, self.LOCK), flags, 0o640)
+        except FileNotFoundError:
+            if create:
+                raise
+            yield
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("another ingest is running on %s; waiting",
+                            self.top)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- quarantine/ ----------------------------------------------------
+
+    def move_to_quarantine(self, name, reason, detail):
+        """Move incoming/NAME, whatever it is, to quarantine/ beside its
+        .reason, written first.  False when NAME was gone meanwhile;
+        OSError when it cannot be moved (then no .reason is left)."""
+        kept = self._quarantine_name(name)
+        if kept != name:
+            detail += f"; in {self.INCOMING}/ as {name!r}"
+        reason_path = os.path.join(self.quarantine, kept + self.REASON)
+        files.write_atomic(reason_path,
+                           (reason_line(reason, detail) + "\n").encode(),
+                           mode=0o640)
+        try:
+            os.replace(self.path(name), os.path.join(self.quarantine, kept))
+        except FileNotFoundError:       # taken away by hand meanwhile
+            os.unlink(reason_path)
+            return False
+        except OSError:
+            os.unlink(reason_path)
+            raise
+        return True
+
+    def _quarantine_name(self, name):
+        """NAME itself, unless NAME.reason would be too long for a file
+        name, NAME looks like a .reason file, or quarantine/NAME exists:
+        then a name made from NAME's hash."""
+        raw = os.fsencode(name)
+        if (len(raw) + len(self.REASON) <= NAME_MAX
+                and not name.endswith(self.REASON)
+                and not os.path.lexists(os.path.join(self.quarantine, name))):
+            return name
+        digest = hashlib.sha256(raw).hexdigest()[:32]
+        for n in itertools.count():
+            kept = f"renamed-{digest}-{n}"
+            if not os.path.lexists(os.path.join(self.quarantine, kept)):
+                return kept
+
+    def _open_quarantine(self):
+        """quarantine/ as a files.Directory (links in it never followed),
+        or None when there is none yet."""
+        try:
+            return files.Directory.open(self.quarantine)
+        except FileNotFoundError:
+            return None
+
+    def quarantined(self):
+        """{name: reason code} of every quarantined entry, file or not."""
+        directory = self._open_quarantine()
+        if directory is None:
+            return {}
+        found = {}
+        with directory:
+            names = set(directory.names())
+            for name in names:
+                if name.endswith(self.REASON) or \
+                        name + self.REASON not in names:
+                    continue
+                try:
+                    found[name] = _reason_code(
+                        directory.read(name + self.REASON))
+                except FileNotFoundError:   # requeued or expired meanwhile
+                    continue
+        return found
+
+    def by_reason(self):
+        """Counter {reason code: entries} of the quarantine."""
+        return collections.Counter(self.quarantined().values())
+
+    def requeue(self, reason=None):
+        """Move quarantined entries (of `reason`, or all) back into
+        incoming/ whole, files with their receive times; how many."""
+        moved = 0
+        for name, why in sorted(self.quarantined().items()):
+            if reason is not None and why != reason:
+                continue
+            try:
+                os.replace(os.path.join(self.quarantine, name),
+                           self.path(name))
+            except FileNotFoundError:       # requeued or expired meanwhile
+                continue
+            try:
+                os.unlink(os.path.join(self.quarantine, name + self.REASON))
+            except FileNotFoundError:
+                pass
+            moved += 1
+        return moved
+
+    def expire(self, cutoff_ns):
+        """Delete every entry of quarantine/ last modified at `cutoff_ns`
+        or before (a file's mtime is its receive time), with its .reason;
+        a directory without following any link in it.  How many entries
+        that are not .reason files were deleted."""
+        directory = self._open_quarantine()
+        if directory is None:
+            return 0
+        removed = 0
+        with directory:
+            names = set(directory.names())
+            for name in sorted(names):
+                is_reason = name.endswith(self.REASON)
+                if is_reason and name[:-len(self.REASON)] in names:
+                    continue            # goes with its entry
+                try:
+                    st = directory.lstat(name)
+                    if st.st_mtime_ns > cutoff_ns:
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        # Through file descriptors on Linux: no link in
+                        # it is followed, even as root by hand.
+                        shutil.rmtree(name, dir_fd=directory.fd)
+                    else:
+                        directory.unlink(name)
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    logger.error("expire: cannot delete %r from %s: %s",
+                                 name, self.quarantine, e)
+                    continue
+                directory.unlink(name + self.REASON)
+                removed += not is_reason
+        return removed

@@ -136,6 +136,51 @@ def test_requeue_after_a_key_is_imported(tmp_path):
     assert srv.run("requeue").stdout.startswith("1 quarantined")
 
 
+def test_entries_that_are_not_files_are_seen_requeued_and_expired(
+        tmp_path):
+    """What ingest quarantines as it is (a directory, links, a FIFO) is a
+    quarantined submission like any other: status counts it, requeue
+    moves it back whole, and expire deletes it with its .reason, never
+    following a link, neither the entry nor one inside a directory."""
+    srv = Server(tmp_path / "srv", "sqlite")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("not the spool's")
+    directory = os.path.join(srv.incoming, "a-directory")
+    os.mkdir(directory)
+    with open(os.path.join(directory, "inside"), "wb") as f:
+        f.write(b"whatever")
+    os.symlink(outside, os.path.join(directory, "link-out"))
+    os.symlink(outside, os.path.join(srv.incoming, "link-to-a-directory"))
+    os.mkfifo(os.path.join(srv.incoming, ".a-fifo"))
+    srv.drop(b"not even OpenPGP", name="garbage")
+    assert srv.run("ingest").stdout.endswith(
+        "4 quarantined (3 not-a-file, 1 not-openpgp)\n")
+    lines = status(srv)[1].splitlines()
+    assert lines[1] == ("Quarantine: 4 submissions (3 not-a-file, 1 "
+                        "not-openpgp); after a fix, pyweb-popcon-server "
+                        "requeue [--reason R]")
+    done = srv.run("requeue", "--reason", "not-a-file")
+    assert done.stdout == ("3 quarantined submissions moved back into "
+                           "incoming/ (reason not-a-file)\n")
+    assert sorted(os.listdir(srv.incoming)) == [
+        ".a-fifo", "a-directory", "link-to-a-directory"]
+    assert sorted(os.listdir(directory)) == ["inside", "link-out"]
+    assert sorted(os.listdir(srv.quarantine)) == ["garbage",
+                                                  "garbage.reason"]
+    assert srv.run("ingest").stdout.endswith(
+        "3 quarantined (3 not-a-file)\n")
+    in_20 = (datetime.date.today()
+             + datetime.timedelta(days=20)).isoformat()
+    assert srv.run("expire", "--as-of", in_20).stdout == (
+        "0 hosts and 4 quarantined submissions older than 20 days "
+        "deleted\n")
+    assert os.listdir(srv.quarantine) == []
+    assert status(srv)[1].splitlines()[1] == "Quarantine: empty"
+    assert os.listdir(outside) == ["precious"]
+    assert (outside / "precious").read_text() == "not the spool's"
+
+
 # -- key rotation ---------------------------------------------------------
 
 WINDOW = 25     # seconds the old key stays valid once the switch is near

@@ -9,15 +9,15 @@ import os
 import stat
 import time
 
-from pyweb_popcon.server.intake import receive
-from pyweb_popcon.server import spool
+from pyweb_popcon.server.intake import limits, receive
+from pyweb_popcon.server.spool import Spool
 from server_fixtures import Server, encryptor, make_report, running_receiver
 
 
-def limited(tmp_path, **limits):
+def limited(tmp_path, **settings):
     srv = Server(tmp_path / "srv", "sqlite")
     with open(srv.conf, "a") as f:
-        for key, value in limits.items():
+        for key, value in settings.items():
             f.write(f'{key}="{value}"\n')
     return srv
 
@@ -34,7 +34,7 @@ def post(base, body):
 
 
 def temporaries(srv):
-    tmp = os.path.join(srv.spool, spool.TMP)
+    tmp = os.path.join(srv.spool, Spool.TMP)
     return os.listdir(tmp) if os.path.isdir(tmp) else []
 
 
@@ -56,7 +56,7 @@ def test_full_by_files_then_room_again(tmp_path):
             refused(srv, base, body)
         for name in waiting:        # ingest catches up
             os.unlink(os.path.join(srv.incoming, name))
-        time.sleep(spool.COUNT_EVERY + 0.2)
+        time.sleep(limits.COUNT_EVERY + 0.2)
         status, _, answer = post(base, body)
         assert status == 202
     assert srv.incoming_files() == [answer["receipt"]]
@@ -81,7 +81,7 @@ def test_full_by_bytes(tmp_path):
     with running_receiver(srv, tmp_path / "receiver.log") as base:
         assert post(base, body)[0] == 202
         srv.drop(b"x" * 6000)       # another worker's, say
-        time.sleep(spool.COUNT_EVERY + 0.2)
+        time.sleep(limits.COUNT_EVERY + 0.2)
         refused(srv, base, body)
     with open(srv.log) as f:
         assert "bytes in" in f.read()

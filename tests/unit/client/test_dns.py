@@ -15,8 +15,8 @@ import pytest
 from pyweb_popcon import dnswire
 from pyweb_popcon.client import delivery, dns
 from pyweb_popcon.client.delivery import REJECTED, SENT, TEMPORARY
-from pyweb_popcon.server.intake import dnsreceive
-from pyweb_popcon.server import spool
+from pyweb_popcon.server.intake import dnsreceive, limits
+from pyweb_popcon.server.spool import Spool
 
 ZONE = "d.example"
 FAST = delivery.Limits(run=20, dns_wait=0.5, dns_window=8, dns_tries=6,
@@ -42,11 +42,12 @@ class Server:
     def __init__(self, tmp_path, timeout=600, max_pending=100,
                  max_bytes=1 << 20):
         self.spool = str(tmp_path / "spool")
-        for d in (spool.INCOMING, spool.TMP):
+        for d in (Spool.INCOMING, Spool.TMP):
             os.makedirs(os.path.join(self.spool, d))
-        gauge = spool.Gauge(self.spool, 1000, 1 << 30, 0)
+        spool = Spool(self.spool)
+        gauge = limits.Gauge(spool, 1000, 1 << 30, 0)
         self.reassembly = dnsreceive.Reassembly(
-            self.spool, gauge, timeout, max_pending, max_bytes)
+            spool, gauge, timeout, max_pending, max_bytes)
         self.zone = dnsreceive.Zone(ZONE, ["ns1.example"], self.reassembly)
         self.asked = []
 
@@ -61,7 +62,7 @@ class Server:
         return {r["content"] for r in records}
 
     def stored(self):
-        incoming = os.path.join(self.spool, spool.INCOMING)
+        incoming = os.path.join(self.spool, Spool.INCOMING)
         out = []
         for name in os.listdir(incoming):
             with open(os.path.join(incoming, name), "rb") as f:

@@ -10,8 +10,8 @@ import pytest
 
 from pyweb_popcon import dnswire, report
 from pyweb_popcon.dnswire import Chunk, Code
-from pyweb_popcon.server.intake import dnsreceive
-from pyweb_popcon.server import spool
+from pyweb_popcon.server.intake import dnsreceive, limits
+from pyweb_popcon.server.spool import Spool
 
 ZONE = "d.example"
 DATA = b"\xc1" + bytes(range(256)) * 3       # passes for encrypted data
@@ -35,17 +35,18 @@ def caplog(caplog, monkeypatch):
 
 @pytest.fixture
 def spool_dir(tmp_path):
-    for d in (spool.INCOMING, spool.TMP):
+    for d in (Spool.INCOMING, Spool.TMP):
         os.makedirs(tmp_path / d)
     return str(tmp_path)
 
 
-def reassembly(spool_dir, clock=None, **limits):
-    gauge = spool.Gauge(spool_dir, limits.pop("max_files", 1000), 1 << 30, 0)
-    bounds = {"timeout": 600, "max_pending": 100, "max_bytes": 1 << 20}
-    bounds.update(limits)
-    return dnsreceive.Reassembly(spool_dir, gauge, clock=clock or Clock(),
-                                 **bounds)
+def reassembly(spool_dir, clock=None, **bounds):
+    spool = Spool(spool_dir)
+    gauge = limits.Gauge(spool, bounds.pop("max_files", 1000), 1 << 30, 0)
+    given = {"timeout": 600, "max_pending": 100, "max_bytes": 1 << 20}
+    given.update(bounds)
+    return dnsreceive.Reassembly(spool, gauge, clock=clock or Clock(),
+                                 **given)
 
 
 def chunks(data, message_id=b"m" * 10):
@@ -55,7 +56,7 @@ def chunks(data, message_id=b"m" * 10):
 
 
 def stored(spool_dir):
-    incoming = os.path.join(spool_dir, spool.INCOMING)
+    incoming = os.path.join(spool_dir, Spool.INCOMING)
     return {name: open(os.path.join(incoming, name), "rb").read()
             for name in os.listdir(incoming)}
 
@@ -68,10 +69,10 @@ def test_chunks_in_any_order_make_one_spool_file(spool_dir):
     assert answers == [Code.STORED] * (len(parts) - 1) + [Code.COMPLETE]
     files = stored(spool_dir)
     assert list(files.values()) == [DATA]
-    mode = os.stat(os.path.join(spool_dir, spool.INCOMING,
+    mode = os.stat(os.path.join(spool_dir, Spool.INCOMING,
                                 *files)).st_mode
     assert stat.S_IMODE(mode) == 0o640
-    assert os.listdir(os.path.join(spool_dir, spool.TMP)) == []
+    assert os.listdir(os.path.join(spool_dir, Spool.TMP)) == []
     # Asked again (a lost answer): complete still, and stored once.
     assert r.take(parts[0]) == Code.COMPLETE
     assert len(stored(spool_dir)) == 1
@@ -140,7 +141,7 @@ def test_a_flood_of_bytes_is_bounded(spool_dir):
 
 def test_a_full_spool_answers_busy(spool_dir):
     os.makedirs(os.path.join(spool_dir, "x"))
-    open(os.path.join(spool_dir, spool.INCOMING, "waiting"), "wb").close()
+    open(os.path.join(spool_dir, Spool.INCOMING, "waiting"), "wb").close()
     r = reassembly(spool_dir, max_files=1)
     assert r.take(chunks(DATA)[0]) == Code.BUSY
 
@@ -154,11 +155,11 @@ def test_a_message_completed_while_the_spool_is_full_is_stored_later(
     for chunk in parts[:-1]:
         assert r.take(chunk) == Code.STORED
     for name in ("a", "b"):
-        open(os.path.join(spool_dir, spool.INCOMING, name), "wb").close()
+        open(os.path.join(spool_dir, Spool.INCOMING, name), "wb").close()
     r.gauge.count()
     assert r.take(parts[-1]) == Code.BUSY
     assert r.take(parts[0]) == Code.BUSY
-    os.unlink(os.path.join(spool_dir, spool.INCOMING, "a"))
+    os.unlink(os.path.join(spool_dir, Spool.INCOMING, "a"))
     r.gauge.count()
     assert r.take(parts[0]) == Code.COMPLETE
     assert list(stored(spool_dir).values()).count(DATA) == 1

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pyweb_popcon import report
+from pyweb_popcon.server import spool
 from pyweb_popcon.server.keyholder import ingest
 from pyweb_popcon.server.keyholder.gpg import Outcome
 
@@ -25,16 +26,16 @@ SRC = os.path.abspath(os.path.join(TOP, "src"))
 @given(st.sampled_from(ingest.REASONS),
        st.text(alphabet=st.characters(), max_size=2000))
 def test_a_reason_is_one_printable_bounded_line(reason, detail):
-    line = ingest.reason_line(reason, detail)
-    assert line.isprintable() and len(line) <= ingest.MAX_REASON
+    line = spool.reason_line(reason, detail)
+    assert line.isprintable() and len(line) <= spool.MAX_REASON
     line.encode("utf-8")            # strict: no lone surrogates
     assert line.startswith(reason + ": ")
 
 
 def test_reason_escapes_as_repr_does():
-    assert ingest.reason_line("x", "a\nb\x1b[31m\ud800\u2028é") == \
+    assert spool.reason_line("x", "a\nb\x1b[31m\ud800\u2028é") == \
         "x: a\\nb\\x1b[31m\\ud800\\u2028é"
-    long = ingest.reason_line("x", "\x00" * 1000)
+    long = spool.reason_line("x", "\x00" * 1000)
     assert long == "x: " + "\\x00" * 123 + "..."    # whole escapes only
 
 

@@ -5,9 +5,7 @@ internet, never loads GnuPG, the store or the charts.
 """
 
 import argparse
-import contextlib
 import datetime
-import fcntl
 import logging
 import os
 import pwd
@@ -19,6 +17,7 @@ from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
 from pyweb_popcon.server import ServerError, settings
 from pyweb_popcon.server.admin import runs
+from pyweb_popcon.server.spool import Spool
 
 
 logger = logging.getLogger(__name__)
@@ -39,21 +38,10 @@ def day(text):
             from None
 
 
-@contextlib.contextmanager
 def _no_ingest(conf):
     """Hold the spool's ingest lock, if ingest ever ran: what stops the
     key's agent must not do so under a running ingest."""
-    try:
-        fd = os.open(os.path.join(conf["SPOOL_DIR"], "ingest.lock"),
-                     os.O_RDONLY)
-    except FileNotFoundError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return Spool(conf["SPOOL_DIR"]).ingest_lock(create=False)
 
 
 def _store(conf):
@@ -220,12 +208,14 @@ def cmd_status(args, conf):
 
 
 def cmd_requeue(args, conf):
-    """Move quarantined submissions back into incoming/ (after a fix: a
-    key imported, a catalogue updated), keeping their receive times."""
-    from pyweb_popcon.server import spool
-    before = spool.by_reason(conf["SPOOL_DIR"])
-    moved = spool.requeue(conf["SPOOL_DIR"], args.reason)
-    print(f"{moved} quarantined submissions moved back into incoming/"
+    """Move quarantined submissions back to be ingested again (after a
+    fix: a key imported, a catalogue updated), keeping their receive
+    times."""
+    spool = Spool(conf["SPOOL_DIR"])
+    before = spool.by_reason()
+    moved = spool.requeue(args.reason)
+    print(f"{moved} quarantined submissions moved back into "
+          f"{Spool.INCOMING}/"
           + (f" (reason {args.reason})" if args.reason else ""))
     if args.reason and not moved and before:
         print("quarantined by reason: " + ", ".join(
@@ -294,7 +284,7 @@ def parser():
     subs["requeue"].add_argument(
         "--reason", metavar="REASON",
         help="only the submissions quarantined for REASON (the first word "
-             "of their .reason file, as status lists them)")
+             f"of their {Spool.REASON} file, as status lists them)")
     return p
 
 

@@ -1,4 +1,5 @@
-"""Expiry: forget hosts, and quarantined files, older than EXPIRE_DAYS;
+"""Expiry: forget hosts, and quarantined submissions (files or not),
+older than EXPIRE_DAYS;
 and delete temporary files in the spool that no writer is left for.
 
 A host is gone once its newest message is `days` days old or older: with
@@ -7,11 +8,10 @@ its last report reached the receiver.
 """
 
 import logging
-import os
 import time
 
-from pyweb_popcon.server import spool
 from pyweb_popcon.common.progress import bar
+from pyweb_popcon.server.spool import STALE_SECONDS, Spool
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ DAY_NS = 86_400 * 10**9
 
 
 def run(store, spool_dir, days, now_ns=None):
-    """(hosts, quarantined files) deleted."""
+    """(hosts, quarantined submissions) deleted."""
     now_ns = now_ns if now_ns is not None else time.time_ns()
     cutoff = now_ns - days * DAY_NS
     # Received exactly `days` ago counts as old: < cutoff + 1.
@@ -30,25 +30,13 @@ def run(store, spool_dir, days, now_ns=None):
                 shown.refresh()
             shown.update(done)
         hosts = store.expire(cutoff + 1, advance)
-    removed = 0
-    quarantine = os.path.join(spool_dir, "quarantine")
-    try:
-        entries = list(os.scandir(quarantine))
-    except FileNotFoundError:
-        entries = []
-    for entry in entries:
-        try:
-            if (entry.is_file(follow_symlinks=False)
-                    and entry.stat().st_mtime_ns <= cutoff):
-                os.unlink(entry.path)
-                removed += not entry.name.endswith(".reason")
-        except FileNotFoundError:
-            continue
+    spool = Spool(spool_dir)
+    removed = spool.expire(cutoff)
     logger.info("expire: %d hosts and %d quarantined submissions older than "
                 "%d days deleted", hosts, removed, days)
-    stale = spool.remove_stale(spool_dir, now_ns / 1e9)
+    stale = spool.remove_stale(now_ns / 1e9)
     if stale:
         logger.info("expire: %d temporary files older than %d s deleted "
                     "from the spool (writers killed mid-write)", stale,
-                    spool.STALE_SECONDS)
+                    STALE_SECONDS)
     return hosts, removed

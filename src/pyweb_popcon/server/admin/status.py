@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from pyweb_popcon.server.keyholder import gpg
 from pyweb_popcon.server.admin import runs
-from pyweb_popcon.server import settings, spool
+from pyweb_popcon.server import settings
+from pyweb_popcon.server.spool import Spool
 
 DAY = 86_400
 BACKLOG_AGE = DAY           # older than this in incoming/ needs attention
@@ -49,17 +50,18 @@ def _megabytes(size):
 
 
 def _spool(conf, now, lines, attention):
-    waiting = spool.backlog(conf["SPOOL_DIR"])
+    spool = Spool(conf["SPOOL_DIR"])
+    waiting = spool.backlog()
     if waiting.files:
         lines.append(f"Incoming: {waiting.files} submissions waiting, the "
                      f"oldest received {_when(waiting.oldest, now)}")
         if now - waiting.oldest > BACKLOG_AGE:
-            attention.append("a submission has waited in incoming/ for over "
-                             "a day: is ingest running? (systemctl status "
-                             "pyweb-popcon-ingest.path)")
+            attention.append(f"a submission has waited in {Spool.INCOMING}/ "
+                             "for over a day: is ingest running? (systemctl "
+                             "status pyweb-popcon-ingest.path)")
     else:
         lines.append("Incoming: empty")
-    held = spool.by_reason(conf["SPOOL_DIR"])
+    held = spool.by_reason()
     lines.append("Quarantine: " + (
         f"{sum(held.values())} submissions (" + ", ".join(
             f"{n} {reason}" for reason, n in sorted(held.items()))

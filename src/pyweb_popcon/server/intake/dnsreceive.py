@@ -6,8 +6,8 @@ JSON objects, one a line, over a Unix socket (remote-connection-string=
 unix:path=...), one connection for each of its threads.  A query name
 carries a chunk of an encrypted message (pyweb_popcon.dnswire); the
 chunks are put together here, in memory, shared by all connections, and a
-complete message goes into SPOOL_DIR/incoming/ exactly as the HTTPS
-receiver stores one (spool.store: tmp/, fsync, rename; the same quota),
+complete message goes into the spool exactly as the HTTPS receiver
+stores one (Spool.store: written whole, fsync, rename; the same limits),
 received when it is complete.  It must be OpenPGP encrypted data, as the
 receiver checks.  Ingest sees no difference.
 
@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 from pyweb_popcon import dnswire, report
 from pyweb_popcon.dnswire import Code
-from pyweb_popcon.server import spool
+from pyweb_popcon.server.intake import limits
+from pyweb_popcon.server.spool import Spool
 from pyweb_popcon.openpgp import is_encrypted_message
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ class _Message:
 class Reassembly:
     """Chunks put together into messages, and messages into the spool."""
 
-    def __init__(self, spool_dir, gauge, timeout, max_pending, max_bytes,
+    def __init__(self, spool, gauge, timeout, max_pending, max_bytes,
                  clock=time.monotonic):
-        self.spool_dir, self.gauge = spool_dir, gauge
+        self.spool, self.gauge = spool, gauge
         self.timeout, self.clock = timeout, clock
         self.max_pending, self.max_bytes = max_pending, max_bytes
         self.lock = threading.Lock()
@@ -146,10 +147,11 @@ class Reassembly:
         if self._full():
             return Code.BUSY
         try:
-            spool.store(self.spool_dir, data, self.gauge)
+            self.spool.store(data)
         except OSError as e:
             logger.warning("DNS: cannot store a submission: %s", e)
             return Code.BUSY
+        self.gauge.add(len(data))
         self._drop(message_id)
         self.done[message_id] = now
         while len(self.done) > self.max_pending:
@@ -296,9 +298,8 @@ def backend(conf, clock=time.monotonic):
         raise ValueError("DNS_NAMESERVERS is empty: set it to the names of "
                          "the zone's name servers, as the parent's NS "
                          "records give them")
-    gauge = spool.Gauge(conf["SPOOL_DIR"], conf["SPOOL_MAX_FILES"],
-                        conf["SPOOL_MAX_BYTES"], conf["SPOOL_MIN_FREE"])
-    reassembly = Reassembly(conf["SPOOL_DIR"], gauge, conf["DNS_TIMEOUT"],
+    reassembly = Reassembly(Spool(conf["SPOOL_DIR"]),
+                            limits.from_config(conf), conf["DNS_TIMEOUT"],
                             conf["DNS_MAX_PENDING"],
                             conf["DNS_MAX_PENDING_BYTES"], clock)
     return Backend(Zone(conf["DNS_ZONE"], conf["DNS_NAMESERVERS"],

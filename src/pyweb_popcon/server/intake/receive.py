@@ -1,9 +1,9 @@
 """The receiver: a plain WSGI application that spools ciphertext.
 
 It checks what it can without a key (method, type, size, OpenPGP armor),
-writes the body into SPOOL_DIR/tmp/, fsyncs it, renames it into
-SPOOL_DIR/incoming/ and only then answers 202 with a receipt.  While the
-spool is full (see spool.py), or cannot be written, it answers 503 with
+stores the body into the spool (written whole, fsynced, renamed: see
+spool.py) and only then answers 202 with a receipt.  While the spool is
+full (see limits.py), or cannot be written, it answers 503 with
 Retry-After.  It never decrypts, never imports GnuPG, and never looks at
 REMOTE_ADDR or forwarding headers, so there is no address to store or log.
 
@@ -18,7 +18,8 @@ import os
 import re
 
 from pyweb_popcon import report
-from pyweb_popcon.server import spool
+from pyweb_popcon.server.intake import limits
+from pyweb_popcon.server.spool import Spool
 from pyweb_popcon.openpgp import is_armored_message
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ _MEDIA = {"html": "text/html; charset=utf-8",
 class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
 
-    def __init__(self, spool_dir, output_dir, gauge):
-        self.spool_dir = spool_dir
+    def __init__(self, spool, output_dir, gauge):
+        self.spool = spool
         self.output_dir = output_dir
         self.gauge = gauge
 
@@ -88,10 +89,11 @@ class Receiver:
             return _json(start_response, 400,
                          error="not an ASCII-armored OpenPGP message")
         try:
-            receipt = spool.store(self.spool_dir, body, self.gauge)
+            receipt = self.spool.store(body)
         except OSError as e:
             logger.warning("cannot store a submission: %s", e)
             return _unavailable(start_response)
+        self.gauge.add(len(body))
         return _json(start_response, 202, status="ok", receipt=receipt)
 
     def published(self, path, start_response):
@@ -125,9 +127,8 @@ def _json(start_response, code, headers=(), **body):
 
 def application(conf):
     """The Receiver for a loaded configuration."""
-    return Receiver(conf["SPOOL_DIR"], conf["OUTPUT_DIR"], spool.Gauge(
-        conf["SPOOL_DIR"], conf["SPOOL_MAX_FILES"], conf["SPOOL_MAX_BYTES"],
-        conf["SPOOL_MIN_FREE"]))
+    return Receiver(Spool(conf["SPOOL_DIR"]), conf["OUTPUT_DIR"],
+                    limits.from_config(conf))
 
 
 def from_config(path=None):
