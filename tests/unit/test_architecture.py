@@ -10,15 +10,20 @@ module imports itself again through others: a cycle fails, printed.
 """
 
 import ast
+import configparser
+import importlib.metadata
 import importlib.util
 import os
 import sys
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "src")
 PACKAGE = "pyweb_popcon"
+SETUP_CFG = os.path.join(os.path.dirname(SRC), "setup.cfg")
 
 NETWORK = ("requests", "http.client", "socket", "urllib",
            "pyweb_popcon.client.upload")
@@ -206,6 +211,36 @@ def cycles(graph, modules):
     return found
 
 
+def declared(extras):
+    """The distributions setup.cfg declares: install_requires, `extras`."""
+    cfg = configparser.ConfigParser()
+    cfg.read(SETUP_CFG)
+    lines = cfg["options"]["install_requires"].splitlines()
+    for extra in extras:
+        lines += cfg["options.extras_require"][extra].splitlines()
+    return {canonicalize_name(Requirement(line).name)
+            for line in lines if line.strip()}
+
+
+def undeclared(side, extras):
+    """Chains to what the modules `side` reaches import from outside the
+    standard library and setup.cfg does not declare (install_requires and
+    `extras`); the installed distributions say which module is whose."""
+    parent = GRAPH.reach(project_modules(f"{PACKAGE}.{side}"))
+    owners = importlib.metadata.packages_distributions()
+    wanted = declared(extras)
+    found = []
+    for name in sorted(m for m in parent if m.startswith(PACKAGE)):
+        for top in sorted({t.split(".")[0] for t in GRAPH.edges(name)}):
+            if top == PACKAGE or top in sys.stdlib_module_names:
+                continue
+            dists = owners.get(top, [f"{top} (not installed)"])
+            if not any(canonicalize_name(d) in wanted for d in dists):
+                found.append(f"{chain(parent, name)} -> {top} "
+                             f"({', '.join(dists)})")
+    return found
+
+
 def _functions(name):
     tree, _ = GRAPH.tree(name)
     return {node.name: node for node in tree.body
@@ -276,6 +311,15 @@ def test_no_module_imports_itself_through_others():
     assert len(modules) > 40
     found = cycles(GRAPH, modules)
     assert found == [], "import cycles:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("side,extras", [("client", ["client", "tor"]),
+                                         ("server",
+                                          ["server", "postgresql"])])
+def test_what_a_side_imports_is_declared_for_its_package(side, extras):
+    """dh_python3 makes the packages' dependencies of setup.cfg's
+    (debian/rules): a module a side imports, late ones too, is there."""
+    assert undeclared(side, extras) == []
 
 
 @pytest.mark.parametrize("command,modules", [
@@ -372,3 +416,13 @@ def test_a_cycle_is_found_and_printed(tmp_path):
         "pyweb_popcon.a -> pyweb_popcon.b -> pyweb_popcon.c -> "
         "pyweb_popcon.a"]
 
+
+def test_an_undeclared_import_is_found():
+    """Without its extras, the client imports what nobody declared."""
+    found = undeclared("client", [])
+    for module, dist in (("pyweb_popcon.client.encrypt -> gnupg",
+                          "python-gnupg"),
+                         ("pyweb_popcon.client.upload -> requests",
+                          "requests")):
+        assert any(c.endswith(f"{module} ({dist})") for c in found)
+    assert not any(c.endswith("(packaging)") for c in found)
