@@ -5,19 +5,25 @@ modules every import counts, those inside functions included (a lazy
 import still runs when its function does); in the standard library and
 other packages, the imports a module runs when it is loaded (not those
 inside their functions, which this project never calls through).  A rule
-that breaks fails with the chain of imports that breaks it.
+that breaks fails with the chain of imports that breaks it.  No project
+module imports itself again through others: a cycle fails, printed.
 """
 
 import ast
+import configparser
+import importlib.metadata
 import importlib.util
 import os
 import sys
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "src")
 PACKAGE = "pyweb_popcon"
+SETUP_CFG = os.path.join(os.path.dirname(SRC), "setup.cfg")
 
 NETWORK = ("requests", "http.client", "socket", "urllib",
            "pyweb_popcon.client.https", "pyweb_popcon.client.dns")
@@ -26,12 +32,23 @@ SECRETS = ("gnupg", "pyweb_popcon.server.keyholder",
            "pyweb_popcon.server.publish.charts")
 # The receiver's process must not even name where the key is kept.
 KEY_NAMES = ("gnupg_home",)
+SERVER = PACKAGE + ".server"
+# What the modules under a package (DESIGN.md's trust boundaries) never
+# reach: {package: forbidden}.
+PACKAGE_RULES = {
+    f"{SERVER}.intake": (f"{SERVER}.keyholder", f"{SERVER}.store",
+                         f"{SERVER}.publish", "gnupg", "sqlite3", "psycopg"),
+    f"{SERVER}.publish": (f"{SERVER}.intake", f"{SERVER}.keyholder"),
+    f"{SERVER}.store": (f"{SERVER}.intake", f"{SERVER}.keyholder",
+                        f"{SERVER}.publish", f"{SERVER}.admin"),
+}
 
 
-def _source(name):
-    """(path, is a package) of module `name`'s Python source, or None."""
+def _source(name, src=SRC):
+    """(path, is a package) of module `name`'s Python source, or None;
+    this project's modules are read under `src`."""
     if name == PACKAGE or name.startswith(PACKAGE + "."):
-        base = os.path.join(SRC, *name.split("."))
+        base = os.path.join(src, *name.split("."))
         for path, package in ((os.path.join(base, "__init__.py"), True),
                               (base + ".py", False)):
             if os.path.exists(path):
@@ -60,7 +77,7 @@ def _statements(tree, everywhere):
             pending.extend(ast.iter_child_nodes(node))
 
 
-def _imported(node, module, is_package):
+def _imported(node, module, is_package, src):
     """Module names an Import or ImportFrom node loads."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
@@ -74,7 +91,7 @@ def _imported(node, module, is_package):
         base = node.module
     # "from a import b" loads a, and a.b when b is a module.
     return [base] + [f"{base}.{alias.name}" for alias in node.names
-                     if _source(f"{base}.{alias.name}")]
+                     if _source(f"{base}.{alias.name}", src)]
 
 
 def _with_parents(name):
@@ -83,14 +100,16 @@ def _with_parents(name):
 
 
 class Graph:
-    """Static imports of this project and, as loaded, of what it uses."""
+    """Static imports of this project (the tree under `src`) and, as
+    loaded, of what it uses."""
 
-    def __init__(self):
+    def __init__(self, src=SRC):
+        self.src = src
         self.trees = {}
 
     def tree(self, name):
         if name not in self.trees:
-            found = _source(name)
+            found = _source(name, self.src)
             if found is None:
                 self.trees[name] = None
             else:
@@ -108,7 +127,7 @@ class Graph:
             nodes = _statements(tree, name.startswith(PACKAGE))
         out = []
         for node in nodes:
-            for target in _imported(node, name, is_package):
+            for target in _imported(node, name, is_package, self.src):
                 out += [t for t in _with_parents(target) if t not in out]
         return out
 
@@ -142,21 +161,84 @@ def chain(parent, name):
     return " -> ".join(reversed(links))
 
 
-def violations(roots, forbidden):
+def violations(roots, forbidden, graph=GRAPH):
     """The import chains from `roots` to any module under `forbidden`."""
-    parent = GRAPH.reach(roots)
+    parent = graph.reach(roots)
     return [chain(parent, name) for name in sorted(parent)
             if any(name == f or name.startswith(f + ".") for f in forbidden)]
 
 
-def project_modules(under):
-    top = os.path.join(SRC, *under.split("."))
+def project_modules(under, src=SRC):
+    top = os.path.join(src, *under.split("."))
     found = []
     for directory, _, names in os.walk(top):
-        package = os.path.relpath(directory, SRC).replace(os.sep, ".")
+        package = os.path.relpath(directory, src).replace(os.sep, ".")
         found += [package if n == "__init__.py" else f"{package}.{n[:-3]}"
                   for n in names if n.endswith(".py")]
     return sorted(found)
+
+
+def cycles(graph, modules):
+    """One shortest import cycle, "a -> b -> a", through each group of
+    `modules` that import each other."""
+    inside = set(modules)
+
+    def paths(start):
+        """{module: the one it was reached from} from `start`, BFS."""
+        parent, queue = {start: None}, [start]
+        while queue:
+            name = queue.pop(0)
+            for target in graph.edges(name):
+                if target in inside and target not in parent:
+                    parent[target] = name
+                    queue.append(target)
+        return parent
+
+    reached = {m: paths(m) for m in sorted(inside)}
+    found, seen = [], set()
+    for start in sorted(inside):
+        if start in seen:
+            continue
+        group = {m for m in reached[start] if start in reached[m]}
+        seen |= group
+        # The shortest way back: from the group's member that imports
+        # `start` and is nearest to it.
+        back = [m for m in reached[start] if m in group
+                and start in graph.edges(m) and m != start]
+        if back:
+            last = min(back, key=lambda m: len(chain(reached[start], m)))
+            found.append(f"{chain(reached[start], last)} -> {start}")
+    return found
+
+
+def declared(extras):
+    """The distributions setup.cfg declares: install_requires, `extras`."""
+    cfg = configparser.ConfigParser()
+    cfg.read(SETUP_CFG)
+    lines = cfg["options"]["install_requires"].splitlines()
+    for extra in extras:
+        lines += cfg["options.extras_require"][extra].splitlines()
+    return {canonicalize_name(Requirement(line).name)
+            for line in lines if line.strip()}
+
+
+def undeclared(side, extras):
+    """Chains to what the modules `side` reaches import from outside the
+    standard library and setup.cfg does not declare (install_requires and
+    `extras`); the installed distributions say which module is whose."""
+    parent = GRAPH.reach(project_modules(f"{PACKAGE}.{side}"))
+    owners = importlib.metadata.packages_distributions()
+    wanted = declared(extras)
+    found = []
+    for name in sorted(m for m in parent if m.startswith(PACKAGE)):
+        for top in sorted({t.split(".")[0] for t in GRAPH.edges(name)}):
+            if top == PACKAGE or top in sys.stdlib_module_names:
+                continue
+            dists = owners.get(top, [f"{top} (not installed)"])
+            if not any(canonicalize_name(d) in wanted for d in dists):
+                found.append(f"{chain(parent, name)} -> {top} "
+                             f"({', '.join(dists)})")
+    return found
 
 
 def _functions(name):
@@ -203,6 +285,7 @@ def names_used(modules):
 @pytest.mark.parametrize("module", ["pyweb_popcon.report",
                                     "pyweb_popcon.catalogue",
                                     "pyweb_popcon.dnswire",
+                                    "pyweb_popcon.openpgp",
                                     "pyweb_popcon.common"])
 def test_the_shared_parts_import_neither_side(module):
     roots = [module] + project_modules(module) * (module.endswith("common"))
@@ -215,6 +298,28 @@ def test_the_shared_parts_import_neither_side(module):
 def test_one_side_imports_nothing_of_the_other(side, other):
     assert violations(project_modules(f"pyweb_popcon.{side}"),
                       (f"pyweb_popcon.{other}",)) == []
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGE_RULES))
+def test_a_package_reaches_nothing_its_boundary_forbids(package):
+    assert violations(project_modules(package),
+                      PACKAGE_RULES[package]) == []
+
+
+def test_no_module_imports_itself_through_others():
+    modules = project_modules(PACKAGE)
+    assert len(modules) > 40
+    found = cycles(GRAPH, modules)
+    assert found == [], "import cycles:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("side,extras", [("client", ["client", "tor"]),
+                                         ("server",
+                                          ["server", "postgresql"])])
+def test_what_a_side_imports_is_declared_for_its_package(side, extras):
+    """dh_python3 makes the packages' dependencies of setup.cfg's
+    (debian/rules): a module a side imports, late ones too, is there."""
+    assert undeclared(side, extras) == []
 
 
 @pytest.mark.parametrize("command,modules", [
@@ -253,3 +358,71 @@ def test_a_broken_rule_names_its_chain():
                                    SECRETS))
     ingest, _ = cli_path("pyweb_popcon.server.admin.cli", ["cmd_ingest"])
     assert names_used([ingest]) != []
+
+
+def planted(tmp_path, files):
+    """A Graph of a planted source tree: {path under src: source}; the
+    packages' __init__.py are made empty where not given.  Other modules
+    are the same as GRAPH's: parsed once."""
+    for path, text in files.items():
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            init = tmp_path.joinpath(*parts[:i], "__init__.py")
+            init.parent.mkdir(parents=True, exist_ok=True)
+            if not init.exists():
+                init.write_text("")
+        tmp_path.joinpath(*parts).write_text(text)
+    graph = Graph(str(tmp_path))
+    graph.trees = {name: tree for name, tree in GRAPH.trees.items()
+                   if not name.startswith(PACKAGE)}
+    return graph
+
+
+# Every rule's forbidden modules, as the rule's roots would reach them.
+RULES = list(PACKAGE_RULES.items()) + [
+    ("pyweb_popcon.client", ("pyweb_popcon.server",)),
+    ("pyweb_popcon.server", ("pyweb_popcon.client",)),
+    ("pyweb_popcon.common", ("pyweb_popcon.client", "pyweb_popcon.server"))]
+
+
+@pytest.mark.parametrize("package,forbidden", RULES)
+def test_a_package_rule_finds_a_planted_import(tmp_path, package,
+                                               forbidden):
+    """A module under `package` that reaches each forbidden module, late
+    (inside a function) and through another module."""
+    files = {package.replace(".", "/") + "/planted.py":
+             "from pyweb_popcon import middle\n",
+             "pyweb_popcon/middle.py": "def later():\n" + "".join(
+                 f"    import {f}\n" for f in forbidden)}
+    graph = planted(tmp_path, files)
+    found = violations(project_modules(package, str(tmp_path)), forbidden,
+                       graph)
+    for f in forbidden:
+        assert f"{package}.planted -> pyweb_popcon.middle -> {f}" in found
+
+
+def test_a_cycle_is_found_and_printed(tmp_path):
+    """A cycle through a lazy import is found, printed from its first
+    module; a diamond (two ways to one module) is no cycle."""
+    graph = planted(tmp_path, {
+        "pyweb_popcon/a.py": "from pyweb_popcon import b\n",
+        "pyweb_popcon/b.py": "def later():\n    from . import c\n",
+        "pyweb_popcon/c.py": "import pyweb_popcon.a\nimport pyweb_popcon.d\n",
+        "pyweb_popcon/d.py": "",
+        "pyweb_popcon/e.py": "from pyweb_popcon import d, f\n",
+        "pyweb_popcon/f.py": "from pyweb_popcon import d\n"})
+    modules = project_modules(PACKAGE, str(tmp_path))
+    assert cycles(graph, modules) == [
+        "pyweb_popcon.a -> pyweb_popcon.b -> pyweb_popcon.c -> "
+        "pyweb_popcon.a"]
+
+
+def test_an_undeclared_import_is_found():
+    """Without its extras, the client imports what nobody declared."""
+    found = undeclared("client", [])
+    for module, dist in (("pyweb_popcon.client.encrypt -> gnupg",
+                          "python-gnupg"),
+                         ("pyweb_popcon.client.upload -> requests",
+                          "requests")):
+        assert any(c.endswith(f"{module} ({dist})") for c in found)
+    assert not any(c.endswith("(packaging)") for c in found)
