@@ -422,7 +422,7 @@ def test_an_undeclared_import_is_found():
     found = undeclared("client", [])
     for module, dist in (("pyweb_popcon.client.encrypt -> gnupg",
                           "python-gnupg"),
-                         ("pyweb_popcon.client.upload -> requests",
+                         ("pyweb_popcon.client.https -> requests",
                           "requests")):
         assert any(c.endswith(f"{module} ({dist})") for c in found)
     assert not any(c.endswith("(packaging)") for c in found)
