@@ -80,7 +80,8 @@ def fill(store, n, now, aged):
                     store._add_partition(day)
                 for table, part in zip(COLUMNS, rows):
                     store._many(f"INSERT INTO {table}_{_suffix(day)} VALUES "
-                                f"({', '.join('?' * len(part[0]))})", part)
+                                f"({store.dialect.marks(len(part[0]))})",
+                                part)
 
 
 def timed(conf, *args):
