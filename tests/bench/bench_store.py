@@ -13,11 +13,19 @@ the target is expire at least 10x as fast, and linear in the hosts
 deleted (the same time per host at both sizes).  The store drops whole
 days and deletes one by one only in the day the cutoff falls in, so the
 bench says how many hosts that was, and also times the worst case: a day
-deleted one by one, as a run just before midnight UTC would.  Run: make
+deleted one by one, as a run just before midnight UTC would.
+
+The same store on PostgreSQL, beside SQLite, at 1,000,000 hosts
+(BENCH_PG_HOSTS): aggregate, expire, and ingest from two processes at
+once (each putting 2,500 new hosts' reports in batches, as ingest does,
+on the same database), with the ratios.  PostgreSQL is a throw-away
+cluster as the tests start it; its tables are vacuumed and analyzed
+after the load, as autovacuum would have done on a server.  Run: make
 bench.
 """
 
 import collections
+import multiprocessing
 import os
 import random
 import resource
@@ -30,12 +38,17 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from pyweb_popcon import report  # noqa: E402
 from pyweb_popcon.server.store import (  # noqa: E402
     COLUMNS, DAY_NS, Store, _suffix, series)
-from server_fixtures import ENV, PYTHON  # noqa: E402
+from server_fixtures import (  # noqa: E402
+    ENV, PYTHON, new_postgres_database)
 
 SIZES = [int(n) for n in os.environ.get("BENCH_HOSTS",
                                         "1000000 3000000").split()]
+PG_HOSTS = int(os.environ.get("BENCH_PG_HOSTS", 1_000_000))
+PUTS = 2_500            # reports each of the two ingesting processes puts
+BATCH = 500             # as ingest's
 FRAMEWORKS = [("django", ("3.2.25", "4.2.11", "5.0.6", "5.1.1")),
               ("flask", ("2.2.5", "3.0.3")), ("fastapi", ("0.110.0",)),
               ("starlette", ("0.36.3",)), ("tornado", ("6.2", "6.4")),
@@ -79,8 +92,101 @@ def fill(store, n, now, aged):
                 if day not in known:
                     store._add_partition(day)
                 for table, part in zip(COLUMNS, rows):
-                    store._many(f"INSERT INTO {table}_{_suffix(day)} VALUES "
-                                f"({', '.join('?' * len(part[0]))})", part)
+                    load(store, f"{table}_{_suffix(day)}", part)
+    if not store.sqlite:
+        store.query("VACUUM ANALYZE")
+
+
+def load(store, table, rows):
+    """Rows into a table: on PostgreSQL by COPY, its fast way."""
+    if store.sqlite:
+        store._many(f"INSERT INTO {table} VALUES "
+                    f"({store.dialect.marks(len(rows[0]))})", rows)
+        return
+    with store.conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def reports(seed, now):
+    """PUTS new hosts' reports, received over the last three days."""
+    rng = random.Random(seed)
+    return [(now - rng.randrange(3 * DAY_NS), f"r{seed}-{i}", report.Report(
+        host_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        date="2026-11-28", client="0.1.0",
+        os=report.OS("Debian", rng.choice(["11", "12", "13"]), "amd64"),
+        virt="vm", age="25+", pythons=(rng.choice(["3.11", "3.12"]),),
+        frameworks=tuple(report.Entry(name, rng.choice(versions), "deb", 1,
+                                      True)
+                         for name, versions in {rng.choices(
+                             FRAMEWORKS, WEIGHTS)[0] for _ in range(3)})))
+        for i in range(PUTS)]
+
+
+def put_all(url, messages):
+    with Store(url) as store:
+        for i in range(0, len(messages), BATCH):
+            store.put(messages[i:i + BATCH])
+
+
+def two_ingests(url, now):
+    """Seconds for two processes to put PUTS reports each, at once."""
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=put_all, args=(url, reports(seed, now)))
+               for seed in (1, 2)]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0, worker.exitcode
+    return time.monotonic() - start
+
+
+def config(top, url):
+    """The path of a new server.conf in `top`, for the database at `url`."""
+    conf = f"{top}/server-{url.split(':')[0]}.conf"
+    with open(conf, "w") as f:
+        f.write(f'STATE_DIR="{top}/state"\nSPOOL_DIR="{top}/spool"\n'
+                f'OUTPUT_DIR="{top}/www"\nDATABASE_URL="{url}"\n')
+    return conf
+
+
+def engine_figures(top, url, n):
+    """{figure: seconds} of the store at `url` holding n hosts."""
+    conf = config(top, url)
+    now = time.time_ns()
+    start = time.monotonic()
+    with Store(url) as store:
+        fill(store, n, now, ages(n))
+        engine = store.engine.split()[0]
+    print(f"  {engine}: {n:,} hosts written in "
+          f"{time.monotonic() - start:.0f} s", flush=True)
+    figures = {"aggregate": timed(conf, "aggregate")[0]}
+    figures["ingest"] = two_ingests(url, now)
+    figures["expire"] = timed(conf, "expire")[0]
+    print(f"  {engine}: aggregate {figures['aggregate']:.1f} s, two "
+          f"ingests of {PUTS:,} reports each at once "
+          f"{figures['ingest']:.1f} s ({2 * PUTS / figures['ingest']:.0f} "
+          f"reports/s), expire {figures['expire']:.1f} s (load average "
+          f"{os.getloadavg()[0]:.1f})", flush=True)
+    return figures
+
+
+def engines(n):
+    """SQLite and PostgreSQL side by side, with n hosts."""
+    print(f"{n:,} hosts on SQLite and PostgreSQL", flush=True)
+    top = tempfile.mkdtemp(prefix="bench-engines-")
+    try:
+        lite = engine_figures(top, f"sqlite://{top}/state/popcon.sqlite3", n)
+        pg = engine_figures(top, new_postgres_database(), n)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    for figure in ("aggregate", "ingest", "expire"):
+        print(f"  {figure}: PostgreSQL takes {pg[figure] / lite[figure]:.2f}x"
+              " SQLite's time")
+    print(f"  peak memory of a command or ingest {peak_mb():.0f} MB "
+          "(target < 500 MB; PostgreSQL's own not counted)", flush=True)
 
 
 def timed(conf, *args):
@@ -136,14 +242,12 @@ def main():
     for n in SIZES:
         top = tempfile.mkdtemp(prefix="bench-store-")
         try:
-            conf = f"{top}/server.conf"
-            with open(conf, "w") as f:
-                f.write(f'STATE_DIR="{top}/state"\nSPOOL_DIR="{top}/spool"\n'
-                        f'OUTPUT_DIR="{top}/www"\n')
+            url = f"sqlite://{top}/state/popcon.sqlite3"
+            conf = config(top, url)
             start = time.monotonic()
             now = time.time_ns()
             aged = ages(n)
-            with Store(f"sqlite://{top}/state/popcon.sqlite3") as store:
+            with Store(url) as store:
                 fill(store, n, now, aged)
                 rows = store.query("SELECT COUNT(*) FROM host_frameworks")
                 store.query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -185,3 +289,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    engines(PG_HOSTS)

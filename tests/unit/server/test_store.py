@@ -8,7 +8,7 @@ import pytest
 
 from pyweb_popcon import report
 from pyweb_popcon.server.admin import expire
-from pyweb_popcon.server import store as store_module
+from pyweb_popcon.server.store import schema
 from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401
 
@@ -71,7 +71,8 @@ def test_forget_deletes_and_outlives_older_reports(store):
     assert store.put([(NOW + 1, "c", report.Forget(host))]) == ["forgotten"]
     assert store.query("SELECT host_id FROM host_frameworks") == [(other,)]
     assert store.query("SELECT host_id, forgotten, date, client FROM hosts "
-                       "WHERE host_id = ?", (host,)) == [(host, 1, None, None)]
+                       f"WHERE host_id = {store.dialect.p}", (host,)) == [
+        (host, 1, None, None)]
     # A report sent before the forget, ingested after it, stays forgotten.
     assert store.put([(NOW, "d", rep(host, ("sanic", "23.6.0")))]) == [
         "outdated"]
@@ -114,9 +115,11 @@ def test_more_small_buckets_than_a_statement_takes_parameters(store):
     hosts = [str(uuid.UUID(int=i, version=4)) for i in range(n)]
     with store.transaction():
         store._add_partition(NOW // DAY)
+        p = store.dialect.p
         store._many(f"INSERT INTO hosts_{_suffix(NOW // DAY)} (host_id, "
                     "received, receipt, forgotten, os_vendor, os_release, "
-                    "virt, age) VALUES (?, ?, ?, 0, 'Debian', ?, 'vm', '25+')",
+                    f"virt, age) VALUES ({p}, {p}, {p}, 0, 'Debian', {p}, "
+                    "'vm', '25+')",
                     [(h, NOW, h, f"r{i}") for i, h in enumerate(hosts)])
     counts = store.counts(5)
     assert counts["hosts"] == n
@@ -138,21 +141,23 @@ def test_a_version_1_database_is_split_by_day_and_keeps_everything(
     row and count kept."""
     url = database_url(backend, str(tmp_path))
     hosts = [str(uuid.uuid4()) for _ in range(4)]
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
     with Store(url) as old:
+        p = old.dialect.p
         with old.transaction():
             for i, host in enumerate(hosts):
                 old.query("INSERT INTO hosts (host_id, received, receipt, "
                           "forgotten, os_vendor, os_release, virt, age) "
-                          "VALUES (?, ?, ?, ?, 'Debian', '12', 'vm', '25+')",
+                          f"VALUES ({old.dialect.marks(4)}, 'Debian', '12', "
+                          "'vm', '25+')",
                           (host, NOW - i * DAY, f"r{i}", int(i == 3)))
             old.query("INSERT INTO host_frameworks VALUES "
-                      "(?, 'django', '4.2.11', '4.2', 'deb', 1, 1)",
+                      f"({p}, 'django', '4.2.11', '4.2', 'deb', 1, 1)",
                       (hosts[0],))
             old.query("INSERT INTO host_frameworks VALUES "
-                      "(?, 'flask', '3.0.3', '3.0', 'pip', 2, NULL)",
+                      f"({p}, 'flask', '3.0.3', '3.0', 'pip', 2, NULL)",
                       (hosts[2],))
-            old.query("INSERT INTO host_pythons VALUES (?, '3.11')",
+            old.query(f"INSERT INTO host_pythons VALUES ({p}, '3.11')",
                       (hosts[1],))
     monkeypatch.undo()
     with Store(url) as store:
@@ -284,3 +289,16 @@ def test_an_expired_host_is_overwritten_on_disk(tmp_path):
         with open(store.path, "rb") as f:
             on_disk = f.read()
     assert host.encode() not in on_disk and kept.encode() in on_disk
+
+
+def test_a_literal_question_mark_and_percent_survive(store):
+    """Placeholders come from the dialect, never from rewriting a
+    statement's text: a ? in it stays a ?, and a % written the dialect's
+    way stays a %, with parameters or without."""
+    d = store.dialect
+    assert store.query(f"SELECT '?', '50{d.percent}', {d.p}", ("?%",)) == [
+        ("?", "50%", "?%")]
+    assert store.query("SELECT CASE WHEN 'a?b' LIKE 'a_b' THEN 1 END, "
+                       f"'{d.percent}?'") == [(1, "%?")]
+    store.record_history("2026-11-28?", {"hosts": 1, "note": "50%?"})
+    assert store.history() == [("2026-11-28?", {"hosts": 1, "note": "50%?"})]
