@@ -41,7 +41,8 @@ from hypothesis import strategies as st
 
 from pyweb_popcon import report
 from pyweb_popcon.server.publish import aggregate
-from pyweb_popcon.server.store import OTHER, Store, series
+from pyweb_popcon.server.published import OTHER
+from pyweb_popcon.server.store import Store, series
 from populations import host, hosts_of, store_population
 from server_fixtures import backend, database_url  # noqa: F401
 

@@ -17,7 +17,7 @@ import time
 from pyweb_popcon import __version__
 from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
-from pyweb_popcon.server import ServerError, settings
+from pyweb_popcon.server import ServerError, published, settings
 from pyweb_popcon.server.admin import runs
 
 
@@ -189,7 +189,7 @@ def cmd_aggregate(args, conf):
                  if withheld else f"{stats['hosts']} hosts")
         run.summary = f"{hosts} on {stats['generated']}" + (
             ", every figure withheld" if withheld else "")
-    where = os.path.join(conf["OUTPUT_DIR"], "index.html")
+    where = os.path.join(conf["OUTPUT_DIR"], published.PAGE)
     if args.no_publish:
         print(run.summary + ("; nothing recorded" if withheld
                              else "; recorded in the history"))

@@ -14,12 +14,13 @@ import logging
 import os
 from fractions import Fraction
 
-from pyweb_popcon import catalogue, report
+from pyweb_popcon import report
 from pyweb_popcon.common import files
 from pyweb_popcon.server.publish import noise
 from pyweb_popcon.common.progress import bar
+from pyweb_popcon.server import published
+from pyweb_popcon.server.published import OTHER
 from pyweb_popcon.server.settings import KEYS
-from pyweb_popcon.server.store import OTHER
 
 EXPIRE_DAYS = int(KEYS["EXPIRE_DAYS"].default)
 
@@ -199,11 +200,6 @@ def publication(store, k, day, epsilon=""):
                       epsilon=float(epsilon))
 
 
-def title(name):
-    fw = catalogue.frameworks().get(name)
-    return fw.title if fw else "Other frameworks"
-
-
 def _figure(value):
     return "-" if value is None else str(value)
 
@@ -233,7 +229,7 @@ def by_inst(stats):
             f"{rank:<6} {f['name']:<24} {f['hosts']:>7} "
             f"{_figure(f['used']):>7} {_figure(via.get('deb')):>7} "
             f"{_figure(via.get('pip')):>7} {_figure(via.get('venv')):>7} "
-            f"({title(f['name'])})")
+            f"({published.title(f['name'])})")
     lines += ["#" + "-" * 72, f"{'Total':<31} {_figure(stats['hosts']):>7}"]
     return "\n".join(lines) + "\n"
 
@@ -292,18 +288,18 @@ def _publish(store, output_dir, stats, expire_days, note, steps):
     from pyweb_popcon.server.publish import charts, history, page
     kept = store.history()
     steps.set_postfix_str("charts")
-    made = charts.render(stats, kept, title)
+    made = charts.render(stats, kept, published.title)
     steps.update()
     steps.set_postfix_str("page")
     outputs = {
-        "stats.json": (json.dumps(stats, indent=2) + "\n").encode(),
-        "by_inst.txt": by_inst(stats).encode(),
-        "by_version.txt": by_version(stats).encode(),
-        "history.json": history.document(kept),
-        "history.csv": history.csv_text(kept),
+        published.STATS: (json.dumps(stats, indent=2) + "\n").encode(),
+        published.BY_INST: by_inst(stats).encode(),
+        published.BY_VERSION: by_version(stats).encode(),
+        published.HISTORY_JSON: history.document(kept),
+        published.HISTORY_CSV: history.csv_text(kept),
         **{chart.name: chart.svg for chart in made.values()},
-        "index.html": page.render(stats, kept, made, expire_days,
-                                  note).encode(),
+        published.PAGE: page.render(stats, kept, made, expire_days,
+                                    note).encode(),
     }
     steps.update()
     steps.set_postfix_str("writing")

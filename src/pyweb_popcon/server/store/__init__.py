@@ -34,6 +34,7 @@ from packaging.version import Version
 
 from pyweb_popcon import report
 from pyweb_popcon.server import ServerError
+from pyweb_popcon.server.published import OTHER
 
 # Each migration is a list of statements; schema_version says how many
 # have been applied.  Never edit one that has shipped: append another.
@@ -179,9 +180,6 @@ INDEXES = {"host_frameworks": {"name": "name, host_id, used",
                                "series": "name, series, host_id",
                                "via": "name, via, host_id"},
            "host_pythons": {"python": "python, host_id"}}
-
-OTHER = "other"
-
 
 class StoreError(ServerError):
     """A database that cannot be opened or used."""
