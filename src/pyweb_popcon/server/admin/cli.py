@@ -200,11 +200,11 @@ def cmd_aggregate(args, conf):
 
 def cmd_stats(args, conf):
     """Show the headline table from the database now."""
-    from pyweb_popcon.server.publish import aggregate
+    from pyweb_popcon.server.publish import aggregate, rule
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     with _store(conf) as store:
-        stats = aggregate.publication(store, conf["MIN_HOSTS"], today,
-                                      conf["NOISE_EPSILON"])
+        stats = rule.publication(store, conf["MIN_HOSTS"], today,
+                                 conf["NOISE_EPSILON"])
     sys.stdout.write(aggregate.by_inst(stats))
     return 0
 
