@@ -25,6 +25,7 @@ import uuid
 import pytest
 
 from pyweb_popcon import report
+from pyweb_popcon.server import published
 from pyweb_popcon.server import settings as server_settings
 from pyweb_popcon.server.store import DAY_NS, Store, _suffix
 
@@ -240,6 +241,21 @@ def free_ports(count):
 
 def free_port():
     return free_ports(1)[0]
+
+
+# What the receiver says each kind of published file is.
+MEDIA_TYPES = {"html": "text/html; charset=utf-8",
+               "json": "application/json",
+               "txt": "text/plain; charset=utf-8",
+               "svg": "image/svg+xml",
+               "csv": "text/csv; charset=utf-8"}
+
+
+def published_names():
+    """Every name aggregate publishes, from the one list of them (of the
+    leading frameworks' trend charts, Django's)."""
+    return (*published.FILES, *published.CHARTS.values(),
+            published.trend_chart("django"))
 
 
 class Server:

@@ -131,6 +131,17 @@ class Graph:
                 out += [t for t in _with_parents(target) if t not in out]
         return out
 
+    def dependencies(self, name):
+        """What `name` depends on: its edges but its own packages, which
+        Python loads before it whatever it imports (a package importing
+        its submodules is no cycle), unless it names them itself."""
+        found = self.tree(name)
+        tree, is_package = found if found else (None, False)
+        named = {t for node in (ast.walk(tree) if tree else ())
+                 for t in _imported(node, name, is_package, self.src)}
+        own = set(_with_parents(name)[:-1])
+        return [t for t in self.edges(name) if t not in own or t in named]
+
     def reach(self, roots):
         """{module: the module that first imported it} from `roots`, where
         a root is a module name or (module, its nodes to follow)."""
@@ -188,7 +199,7 @@ def cycles(graph, modules):
         parent, queue = {start: None}, [start]
         while queue:
             name = queue.pop(0)
-            for target in graph.edges(name):
+            for target in graph.dependencies(name):
                 if target in inside and target not in parent:
                     parent[target] = name
                     queue.append(target)
@@ -204,7 +215,7 @@ def cycles(graph, modules):
         # The shortest way back: from the group's member that imports
         # `start` and is nearest to it.
         back = [m for m in reached[start] if m in group
-                and start in graph.edges(m) and m != start]
+                and start in graph.dependencies(m) and m != start]
         if back:
             last = min(back, key=lambda m: len(chain(reached[start], m)))
             found.append(f"{chain(reached[start], last)} -> {start}")
@@ -410,11 +421,19 @@ def test_a_cycle_is_found_and_printed(tmp_path):
         "pyweb_popcon/c.py": "import pyweb_popcon.a\nimport pyweb_popcon.d\n",
         "pyweb_popcon/d.py": "",
         "pyweb_popcon/e.py": "from pyweb_popcon import d, f\n",
-        "pyweb_popcon/f.py": "from pyweb_popcon import d\n"})
+        "pyweb_popcon/f.py": "from pyweb_popcon import d\n",
+        # A package that gathers its submodules is no cycle, unless one
+        # of them imports the package by name.
+        "pyweb_popcon/p/__init__.py": "from pyweb_popcon.p.q import Q\n",
+        "pyweb_popcon/p/q.py": "from pyweb_popcon.p.r import R\nQ = R\n",
+        "pyweb_popcon/p/r.py": "R = 1\n",
+        "pyweb_popcon/s/__init__.py": "from pyweb_popcon.s.t import T\n",
+        "pyweb_popcon/s/t.py": "from pyweb_popcon import s\nT = 1\n"})
     modules = project_modules(PACKAGE, str(tmp_path))
     assert cycles(graph, modules) == [
         "pyweb_popcon.a -> pyweb_popcon.b -> pyweb_popcon.c -> "
-        "pyweb_popcon.a"]
+        "pyweb_popcon.a",
+        "pyweb_popcon.s -> pyweb_popcon.s.t -> pyweb_popcon.s"]
 
 
 def test_an_undeclared_import_is_found():

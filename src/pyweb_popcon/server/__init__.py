@@ -12,6 +12,8 @@ boundary, each matching a system user and its units.
                 expiry
     spool.py, settings.py   what every unit reads: the spool's layout and
                 the configuration
+    published.py  the names of what is published (files, "other", titles):
+                for publishing and the receiver alike
 """
 
 

@@ -1,5 +1,6 @@
-"""What aggregate publishes, against an adversary: no count of 1 to
-MIN_HOSTS-1 hosts follows from adding and subtracting published numbers.
+"""What aggregate publishes by the publication rule (publish/rule.py),
+against an adversary: no count of 1 to MIN_HOSTS-1 hosts follows from
+adding and subtracting published numbers.
 
 The adversary reads stats.json and the text tables (by_inst.txt,
 by_version.txt) and knows what the report format makes of the numbers:
@@ -40,8 +41,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyweb_popcon import report
-from pyweb_popcon.server.publish import aggregate
-from pyweb_popcon.server.store import OTHER, Store, series
+from pyweb_popcon.server.publish import aggregate, rule
+from pyweb_popcon.server.published import OTHER
+from pyweb_popcon.server.store import Store, series
 from populations import host, hosts_of, store_population
 from server_fixtures import backend, database_url  # noqa: F401
 
@@ -180,14 +182,14 @@ def adversary(stats, by_inst, by_version, k):
 def published(store, k, epsilon=""):
     """stats.json, by_inst.txt and by_version.txt as aggregate writes them
     (run() without the charts, which are drawn from stats.json alone)."""
-    stats = json.loads(json.dumps(aggregate.publication(
+    stats = json.loads(json.dumps(rule.publication(
         store, k, "2026-11-28", epsilon)))
     return stats, aggregate.by_inst(stats), aggregate.by_version(stats)
 
 
 def truth(population, k):
     """The exact counts behind every figure stats.json may show, "other"
-    included (the store folds buckets under k into it)."""
+    included (the rule folds buckets under k into it)."""
     hosts = hosts_of(population)
     sets = collections.defaultdict(set)
     for i, h in enumerate(hosts):
@@ -402,8 +404,8 @@ def test_a_weakened_rule_is_caught(store, tmp_path, monkeypatch, check,
                                    case):
     """Each check of the rule is needed: without it, the adversary finds a
     small count in a crafted population."""
-    monkeypatch.setattr(aggregate, "CHECKS", tuple(
-        c for c in aggregate.CHECKS if c.__name__ != check))
+    monkeypatch.setattr(rule, "CHECKS", tuple(
+        c for c in rule.CHECKS if c.__name__ != check))
     store_population(store, CRAFTED[case])
     stats, by_inst, by_version = run_and_read(store, tmp_path / "www")
     assert adversary(stats, by_inst, by_version, K) != []

@@ -16,18 +16,19 @@ import front_clients
 from front import NGINX, SITE, Nginx, self_signed, wait_for
 from front_clients import FORGED, TYPE, Front, exchange
 from pyweb_popcon import report
-from pyweb_popcon.server.intake import receive, serve
-from server_fixtures import (ENV, PYTHON, Server, encryptor, free_port,
-                             make_report, running_receiver)
+from pyweb_popcon.server import published
+from pyweb_popcon.server.intake import serve
+from server_fixtures import (ENV, MEDIA_TYPES, PYTHON, Server, encryptor,
+                             free_port, make_report, published_names,
+                             running_receiver)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX),
                                 reason="nginx is not installed (make deps)")
 
-PUBLISHED = {"index.html": "text/html; charset=utf-8",
-             "stats.json": "application/json",
-             "by_inst.txt": "text/plain; charset=utf-8",
-             "chart_versions.svg": "image/svg+xml",
-             "history.csv": "text/csv"}
+# nginx's types are mime.types', with the charset only on those of its
+# charset_types: not on csv.
+PUBLISHED = {name: {**MEDIA_TYPES, "csv": "text/csv"}[name.split(".")[-1]]
+             for name in published_names()}
 NOT_PUBLISHED = (".tmp-x.json", "popcon.sqlite3", "Index.html", "-a.json")
 
 
@@ -58,7 +59,7 @@ def test_the_site_publishes_what_the_receiver_would():
     """One list of published names: the receiver's, in the site too."""
     with open(SITE) as f:
         site = f.read()
-    assert f'location ~ "^/{receive._PUBLISHED.pattern}$"' in site
+    assert f'location ~ "^/{published.PATTERN.pattern}$"' in site
 
 
 def test_published_files_come_from_nginx(tmp_path, tls):

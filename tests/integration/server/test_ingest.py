@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 
+from pyweb_popcon.server.publish import rule
 from server_fixtures import (ENV, PYTHON, Server, backend,  # noqa: F401
                              dump, encryptor, make_forget, make_report, server,
                              stranger)
@@ -64,7 +65,7 @@ def test_every_quarantine_reason(server):  # noqa: F811
     assert ok not in os.listdir(server.incoming)
     assert os.listdir(server.incoming) == [".tmp-receiving"]
     with server.store() as store:
-        assert store.counts(1)["hosts"] == 1
+        assert rule.folded(store, 1)["hosts"] == 1
 
 
 def test_without_the_key_ingest_refuses_and_keeps_the_spool(server):  # noqa: F811,E501
@@ -96,7 +97,7 @@ def test_replacement_by_receive_time_and_forget(server):  # noqa: F811
     server.drop(enc.encrypt(make_forget(host)), received=T0 + 180)
     assert ingest(server).startswith("0 ingested, 0 replaced, 1 forgotten")
     with server.store() as store:
-        assert store.counts(1)["hosts"] == 0
+        assert rule.folded(store, 1)["hosts"] == 0
         assert store.query("SELECT COUNT(*) FROM host_frameworks") == [(0,)]
 
 

@@ -7,7 +7,8 @@ import shutil
 import socket
 
 from pyweb_popcon import report
-from server_fixtures import (Server, encryptor, make_report,  # noqa: F401
+from server_fixtures import (MEDIA_TYPES, Server,  # noqa: F401
+                             encryptor, make_report, published_names,
                              receiver, running_receiver)
 
 TYPE = "application/pgp-encrypted"
@@ -109,6 +110,11 @@ def test_health_and_published_page(receiver):  # noqa: F811
     assert (status, ctype, data) == (200, "text/html; charset=utf-8",
                                      b"<p>hello</p>")
     assert request(base, "GET", "/index.html")[0] == 200
+    for name in published_names():
+        with open(os.path.join(srv.output, name), "w") as f:
+            f.write(name)
+        assert request(base, "GET", "/" + name) == (
+            200, MEDIA_TYPES[name.split(".")[-1]], name.encode()), name
     assert request(base, "GET", "/../state/secret.txt")[0] == 404
     assert request(base, "GET", "/%2e%2e/state/secret.txt")[0] == 404
     assert request(base, "POST", "/", b"x")[0] == 405

@@ -10,7 +10,7 @@ import pytest
 
 from populations import published_numbers
 from pyweb_popcon import report
-from pyweb_popcon.server.publish import aggregate
+from pyweb_popcon.server.publish import aggregate, rule
 from pyweb_popcon.server.store import Store
 from server_fixtures import backend, database_url  # noqa: F401
 
@@ -58,7 +58,7 @@ def populate(store):
 
 def test_stats_json_shape_and_folding(store):
     populate(store)
-    stats = aggregate.statistics(store.counts(K), K, "2026-11-28")
+    stats = rule.statistics(rule.folded(store, K), K, "2026-11-28")
     assert stats["generated"] == "2026-11-28"
     assert stats["hosts"] == 36
     assert stats["min_hosts"] == K

@@ -10,6 +10,7 @@ import pytest
 from fleet import Fleet
 from populations import published_numbers
 from pyweb_popcon import report
+from pyweb_popcon.server import published
 from pyweb_popcon.server.publish import aggregate, charts, history, page
 from pyweb_popcon.server.store import Store
 from server_fixtures import make_report
@@ -121,7 +122,7 @@ def test_nothing_to_draw_is_a_sentence(store, tmp_path):
     out = tmp_path / "www"
     aggregate.run(store, str(out), K, FIRST)
     assert charts.render(json.loads((out / "stats.json").read_text()),
-                         store.history(), aggregate.title) == {}
+                         store.history(), published.title) == {}
     html = " ".join((out / "index.html").read_text().split())
     assert ("Fewer than 5 hosts reported in the 20 days up to 2026-11-01, "
             "so no number is published yet") in html

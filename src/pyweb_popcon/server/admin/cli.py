@@ -15,7 +15,7 @@ import time
 from pyweb_popcon import __version__
 from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError, positive_int, quote
-from pyweb_popcon.server import ServerError, settings
+from pyweb_popcon.server import ServerError, published, settings
 from pyweb_popcon.server.admin import runs
 from pyweb_popcon.server.spool import Spool
 
@@ -177,7 +177,7 @@ def cmd_aggregate(args, conf):
                  if withheld else f"{stats['hosts']} hosts")
         run.summary = f"{hosts} on {stats['generated']}" + (
             ", every figure withheld" if withheld else "")
-    where = os.path.join(conf["OUTPUT_DIR"], "index.html")
+    where = os.path.join(conf["OUTPUT_DIR"], published.PAGE)
     if args.no_publish:
         print(run.summary + ("; nothing recorded" if withheld
                              else "; recorded in the history"))
@@ -188,11 +188,11 @@ def cmd_aggregate(args, conf):
 
 def cmd_stats(args, conf):
     """Show the headline table from the database now."""
-    from pyweb_popcon.server.publish import aggregate
+    from pyweb_popcon.server.publish import aggregate, rule
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     with _store(conf) as store:
-        stats = aggregate.publication(store, conf["MIN_HOSTS"], today,
-                                      conf["NOISE_EPSILON"])
+        stats = rule.publication(store, conf["MIN_HOSTS"], today,
+                                 conf["NOISE_EPSILON"])
     sys.stdout.write(aggregate.by_inst(stats))
     return 0
 

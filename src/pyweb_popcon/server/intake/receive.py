@@ -15,9 +15,9 @@ import http
 import json
 import logging
 import os
-import re
 
 from pyweb_popcon import report
+from pyweb_popcon.server import published
 from pyweb_popcon.server.intake import limits
 from pyweb_popcon.server.spool import Spool
 from pyweb_popcon.openpgp import is_armored_message
@@ -29,14 +29,6 @@ MAX_BODY = report.MAX_BYTES
 # What a client is told to wait when the spool is full: ingest catching up
 # takes minutes, an administrator freeing space longer.
 RETRY_AFTER = 600
-
-# Files aggregate publishes; nothing else under OUTPUT_DIR is served.
-_PUBLISHED = re.compile(r"[a-z0-9_][a-z0-9_-]*\.(html|json|txt|svg|csv)")
-_MEDIA = {"html": "text/html; charset=utf-8",
-          "json": "application/json",
-          "txt": "text/plain; charset=utf-8",
-          "svg": "image/svg+xml",
-          "csv": "text/csv; charset=utf-8"}
 
 class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
@@ -59,7 +51,7 @@ class Receiver:
                          headers=[("Allow", "GET, HEAD")])
         if path == "/health":
             return _json(start_response, 200, status="ok")
-        return self.published(path, start_response)
+        return self.serve_file(path, start_response)
 
     def submit(self, environ, start_response):
         ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
@@ -96,9 +88,10 @@ class Receiver:
         self.gauge.add(len(body))
         return _json(start_response, 202, status="ok", receipt=receipt)
 
-    def published(self, path, start_response):
-        name = path.lstrip("/") or "index.html"
-        m = _PUBLISHED.fullmatch(name)
+    def serve_file(self, path, start_response):
+        """A published file, by name; nothing else under OUTPUT_DIR."""
+        name = path.lstrip("/") or published.PAGE
+        m = published.PATTERN.fullmatch(name)
         try:
             if not m:
                 raise FileNotFoundError(name)
@@ -106,7 +99,8 @@ class Receiver:
                 data = f.read()
         except OSError:
             return _json(start_response, 404, error="not found")
-        start_response("200 OK", [("Content-Type", _MEDIA[m.group(1)]),
+        start_response("200 OK", [("Content-Type",
+                                   published.MEDIA[m.group(1)]),
                                   ("Content-Length", str(len(data)))])
         return [data]
 

@@ -34,8 +34,9 @@ matplotlib.rcParams.update({
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pyweb_popcon.server import published  # noqa: E402
 from pyweb_popcon.server.publish import history as hist  # noqa: E402
-from pyweb_popcon.server.store import OTHER  # noqa: E402
+from pyweb_popcon.server.published import OTHER  # noqa: E402
 
 WIDTH = 4.0           # inches: 384 px, barely scaled down at 375 px
 # Okabe and Ito's palette, told apart also by people with colour
@@ -239,23 +240,22 @@ def installed_how(stats, title):
 def render(stats, history, title):
     """{key: Chart} of every chart there is something to draw for."""
     made = {
-        "frameworks": ("frameworks.svg", "Bar chart: hosts per framework, "
-                       "and how many of them used it in the last 30 days",
+        "frameworks": ("Bar chart: hosts per framework, and how many of "
+                       "them used it in the last 30 days",
                        frameworks(stats, title)),
-        "over_time": ("history.svg", "Line chart: hosts per day, all and "
-                      "for each leading framework",
-                      over_time(history, title)),
-        "versions": ("versions.svg", "Bar chart: the version series of "
-                     "each leading framework, as shares",
-                     version_spread(stats, title)),
-        "via": ("via.svg", "Bar chart: hosts with each framework from a "
-                "Debian package, system-wide pip or a virtual environment",
+        "over_time": ("Line chart: hosts per day, all and for each "
+                      "leading framework", over_time(history, title)),
+        "versions": ("Bar chart: the version series of each leading "
+                     "framework, as shares", version_spread(stats, title)),
+        "via": ("Bar chart: hosts with each framework from a Debian "
+                "package, system-wide pip or a virtual environment",
                 installed_how(stats, title)),
     }
+    files = dict(published.CHARTS)
     for name in hist.leading(stats, with_versions=True):
+        files[f"trend-{name}"] = published.trend_chart(name)
         made[f"trend-{name}"] = (
-            f"versions-{name}.svg", f"Stacked area chart: the shares of "
-            f"{title(name)}'s version series per day",
-            version_trend(history, name, title))
-    return {key: Chart(file, alt, _svg(fig))
-            for key, (file, alt, fig) in made.items() if fig is not None}
+            f"Stacked area chart: the shares of {title(name)}'s version "
+            "series per day", version_trend(history, name, title))
+    return {key: Chart(files[key], alt, _svg(fig))
+            for key, (alt, fig) in made.items() if fig is not None}

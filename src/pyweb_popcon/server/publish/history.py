@@ -10,7 +10,7 @@ import csv
 import io
 import json
 
-from pyweb_popcon.server.store import OTHER
+from pyweb_popcon.server.published import OTHER
 
 LEADING = 5          # frameworks drawn as lines of their own
 LEADING_SERIES = 4   # version series drawn for each leading framework

@@ -9,8 +9,7 @@ sections are built here, so the template only lays them out.
 from typing import NamedTuple
 
 from pyweb_popcon.server.publish import history as hist
-from pyweb_popcon.server.publish.aggregate import title
-from pyweb_popcon.server.store import OTHER
+from pyweb_popcon.server.published import OTHER, title
 
 DASH = "\u2013"      # a number not published (under MIN_HOSTS)
 VIA_COLUMNS = ("deb", "pip", "venv", OTHER)

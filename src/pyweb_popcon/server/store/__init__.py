@@ -8,7 +8,7 @@ counts (hosts per bucket) and history (the published snapshots).
 Counts are made per partition and added up: exact, as no host is in two.
 """
 
-from pyweb_popcon.server.store.counts import OTHER, Counts
+from pyweb_popcon.server.store.counts import BUCKETS, Counts
 from pyweb_popcon.server.store.engine import Engine, StoreError
 from pyweb_popcon.server.store.history import History
 from pyweb_popcon.server.store.hosts import Hosts, series
@@ -16,7 +16,7 @@ from pyweb_popcon.server.store.partitions import (
     COLUMNS, DAY_NS, Partitions, _suffix)
 from pyweb_popcon.server.store.schema import MIGRATIONS, Schema
 
-__all__ = ["COLUMNS", "DAY_NS", "MIGRATIONS", "OTHER", "Store",
+__all__ = ["BUCKETS", "COLUMNS", "DAY_NS", "MIGRATIONS", "Store",
            "StoreError", "_suffix", "series"]
 
 

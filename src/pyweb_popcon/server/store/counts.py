@@ -1,17 +1,31 @@
-"""Counting hosts per bucket, partition by partition."""
+"""Counting hosts per bucket, partition by partition: raw counts only
+(which buckets are published, and how, is publish.rule's)."""
 
 import collections
+import contextlib
 import functools
 
 from pyweb_popcon.server.store.partitions import _suffix
 
-OTHER = "other"
+# What hosts are counted by, for publishing: per kind of bucket, the
+# table, the columns that key a bucket, and which of its rows count.
+BUCKETS = {
+    "hosts": ("hosts", (), "forgotten = 0"),
+    "frameworks": ("host_frameworks", ("name",), ""),
+    "used": ("host_frameworks", ("name",), "used = 1"),
+    "via": ("host_frameworks", ("name", "via"), ""),
+    "versions": ("host_frameworks", ("name", "series"), ""),
+    "os": ("hosts", ("os_vendor || ' ' || os_release",), "forgotten = 0"),
+    "pythons": ("host_pythons", ("python",), ""),
+    "virt": ("hosts", ("virt",), "forgotten = 0"),
+    "age": ("hosts", ("age",), "forgotten = 0"),
+}
 
 
 class Counts:
     """The counts a Store gives for publishing."""
 
-    def _count(self, days, table, cols, where="", params=()):
+    def _count(self, days, table, cols, where=""):
         """{(col values): distinct hosts} over `table` rows matching
         `where`: counted in each partition, then added up."""
         select = "".join(f"{c}, " for c in cols)
@@ -21,69 +35,39 @@ class Counts:
         for day in days:
             for *key, n in self.query(
                     f"SELECT {select}COUNT(DISTINCT host_id) FROM "
-                    f"{table}_{_suffix(day)}{where}{group}", params):
+                    f"{table}_{_suffix(day)}{where}{group}"):
                 totals[tuple(key)] += n
         return {key: n for key, n in totals.items() if n}
 
-    def _fold(self, days, table, group, key, k, where="1 = 1", params=()):
-        """({(group..., bucket): hosts}, small keys): buckets under `k`
-        hosts become one bucket 'other' per group, counting each host once.
-
-        Counting every bucket first keeps the big scans on the covering
-        indexes; the second query only reads the rows of small buckets.
-        """
-        raw = self._count(days, table, group + (key,), where, params)
-        small = [b for b, n in raw.items() if n < k]
-        counts = {b: n for b, n in raw.items() if n >= k}
-        if small:
-            # Listed in a temporary table, not in the statement: clients
-            # choose these values, and there may be more of them than one
-            # statement takes parameters.
-            columns = [f"c{i}" for i in range(len(small[0]))]
-            self.query("CREATE TEMPORARY TABLE small_buckets ("
-                       + ", ".join(f"{c} TEXT" for c in columns) + ")")
-            try:
-                self._many("INSERT INTO small_buckets VALUES ("
-                           + self.dialect.marks(len(columns)) + ")", small)
-                members = (f"({', '.join(group + (key,))}) IN (SELECT "
-                           f"{', '.join(columns)} FROM small_buckets)")
-                other = self._count(days, table, group,
-                                    f"{where} AND {members}", params)
-            finally:
-                self.query("DROP TABLE small_buckets")
-            counts.update({g + (OTHER,): n for g, n in other.items()})
-        return counts, small
-
-    def counts(self, k):
-        """Host counts for publishing, every bucket under `k` hosts folded
-        into 'other' (which may itself be under `k`: aggregate decides)."""
-        fw, live = "host_frameworks", "forgotten = 0"
+    @contextlib.contextmanager
+    def counting(self):
+        """`count(kind, among=None, by=None)`, to count with in one
+        transaction, so that all it says agrees: {(values of the key
+        columns `by`): distinct hosts} over the rows of BUCKETS[kind]
+        whose key begins with one of `among` (all rows when None).  `by`
+        are indexes into the key (all of it when None)."""
         with self.transaction():
-            days = self._days(lock=True)
-            count = functools.partial(self._count, days)
-            fold = functools.partial(self._fold, days)
-            hosts = count("hosts", (), live).get((), 0)
-            frameworks, small = fold(fw, (), "name", k)
-            used = count(fw, ("name",), "used = 1")
-            via, _ = fold(fw, ("name",), "via", k)
-            if small:
-                # The 'other' framework: every small one together.
-                among = f"name IN ({self.dialect.marks(len(small))})"
-                names = sum(small, ())
-                used.update({(OTHER,): n for n in count(
-                    fw, (), f"{among} AND used = 1", names).values()})
-                other_via, _ = fold(fw, (), "via", k, among, names)
-                via = {b: n for b, n in via.items() if b[:1] not in small}
-                via.update({(OTHER,) + b: n for b, n in other_via.items()})
-            return {
-                "hosts": hosts,
-                "frameworks": {name: (n, used.get((name,), 0))
-                               for (name,), n in frameworks.items()},
-                "via": via,
-                "versions": fold(fw, ("name",), "series", k)[0],
-                "os": fold("hosts", (), "os_vendor || ' ' || os_release", k,
-                           live)[0],
-                "pythons": fold("host_pythons", (), "python", k)[0],
-                "virt": fold("hosts", (), "virt", k, live)[0],
-                "age": fold("hosts", (), "age", k, live)[0],
-            }
+            yield functools.partial(self._buckets, self._days(lock=True))
+
+    def _buckets(self, days, kind, among=None, by=None):
+        table, key, where = BUCKETS[kind]
+        group = key if by is None else tuple(key[i] for i in by)
+        if among is None:
+            return self._count(days, table, group, where)
+        if not among:
+            return {}
+        # Listed in a temporary table, not in the statement: clients
+        # choose these values, and there may be more of them than one
+        # statement takes parameters.
+        columns = [f"c{i}" for i in range(len(among[0]))]
+        self.query("CREATE TEMPORARY TABLE small_buckets ("
+                   + ", ".join(f"{c} TEXT" for c in columns) + ")")
+        try:
+            self._many("INSERT INTO small_buckets VALUES ("
+                       + self.dialect.marks(len(columns)) + ")", among)
+            members = (f"({', '.join(key[:len(columns)])}) IN (SELECT "
+                       f"{', '.join(columns)} FROM small_buckets)")
+            return self._count(days, table, group, " AND ".join(
+                c for c in (where, members) if c))
+        finally:
+            self.query("DROP TABLE small_buckets")
