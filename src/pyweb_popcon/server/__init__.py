@@ -14,6 +14,7 @@ boundary, each matching a system user and its units.
                 the configuration
     published.py  the names of what is published (files, "other", titles):
                 for publishing and the receiver alike
+    progress.py   the progress bar of ingest, expire and aggregate by hand
 """
 
 

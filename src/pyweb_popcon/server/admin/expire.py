@@ -10,7 +10,7 @@ its last report reached the receiver.
 import logging
 import time
 
-from pyweb_popcon.common.progress import bar
+from pyweb_popcon.server.progress import bar
 from pyweb_popcon.server.spool import STALE_SECONDS, Spool
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import os
 from pyweb_popcon import report
 from pyweb_popcon.server.keyholder.gpg import (GPGError, decrypt_batch,
                                               stop_agent)
-from pyweb_popcon.common.progress import bar
+from pyweb_popcon.server.progress import bar
 from pyweb_popcon.server.spool import Spool
 
 logger = logging.getLogger(__name__)

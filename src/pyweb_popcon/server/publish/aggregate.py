@@ -10,7 +10,7 @@ import logging
 import os
 
 from pyweb_popcon.common import files
-from pyweb_popcon.common.progress import bar
+from pyweb_popcon.server.progress import bar
 from pyweb_popcon.server import published
 from pyweb_popcon.server.publish import rule
 from pyweb_popcon.server.settings import KEYS
