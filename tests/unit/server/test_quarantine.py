@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from pyweb_popcon import report
 from pyweb_popcon.server import spool
 from pyweb_popcon.server.keyholder import ingest
-from pyweb_popcon.server.keyholder.gpg import Outcome
+from pyweb_popcon.server.keyholder.judge import Outcome
 
 TOP = os.path.join(os.path.dirname(__file__), "..", "..", "..")
 MAN = os.path.join(TOP, "debian", "man", "pyweb-popcon-server.8")
@@ -71,8 +71,9 @@ def test_a_file_ingest_may_not_read_is_not_called_garbage():
         with open(os.path.join(top, "0.asc"), "wb") as f:
             f.write(b"root's alone")
         os.chmod(os.path.join(top, "0.asc"), 0o600)
-        code = ("import sys; from pyweb_popcon.server.keyholder.gpg import _judge; "
-                "o = _judge([], sys.argv[1]); print(o.reason + ': ' + "
+        code = ("import sys; "
+                "from pyweb_popcon.server.keyholder.judge import judge; "
+                "o = judge([], sys.argv[1]); print(o.reason + ': ' + "
                 "o.detail)")
         judged = subprocess.run(
             ["/usr/bin/python3", "-c", code, os.path.join(top, "0")],

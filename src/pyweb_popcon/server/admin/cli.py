@@ -61,22 +61,22 @@ def cmd_keygen(args, conf):
     """Make the server key pair if there is none, or a new one with
     --rotate; print the fingerprints clients encrypt to."""
     from pyweb_popcon.common import files
-    from pyweb_popcon.server.keyholder import gpg
+    from pyweb_popcon.server.admin import keys
     home = settings.gnupg_home(conf)
     if args.rotate:
         with _no_ingest(conf):
-            fpr = gpg.rotate(home, args.switch_in * DAY)
+            fpr = keys.rotate(home, args.switch_in * DAY)
         logger.info("made key %s in %s; older keys expire in %d days, and "
                     "are retired %d days after that", fpr, home,
                     args.switch_in, conf["EXPIRE_DAYS"])
     else:
         with _no_ingest(conf):
-            fpr, made = gpg.ensure_key(home)
+            fpr, made = keys.ensure_key(home)
         logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
-    valid = [k.fingerprint for k in gpg.current(home)]
+    valid = [k.fingerprint for k in keys.current(home)]
     if args.export:
         files.write_atomic(os.path.abspath(args.export),
-                           gpg.export(home, valid))
+                           keys.export(home, valid))
     print(" ".join(valid))
     return 0
 
@@ -104,11 +104,12 @@ def cmd_dns_backend(args, conf):
 
 def cmd_ingest(args, conf):
     """Decrypt, check and store everything in the spool."""
-    from pyweb_popcon.server.keyholder import gpg, ingest
+    from pyweb_popcon.server.admin import keys
+    from pyweb_popcon.server.keyholder import ingest
     home = settings.gnupg_home(conf)
     # Without the key every submission would look addressed to a stranger
     # and be quarantined: refuse instead, and leave the spool as it is.
-    if gpg.fingerprint(home) is None:
+    if keys.fingerprint(home) is None:
         print(f"pyweb-popcon-server ingest: no secret key in {home}: run "
               "pyweb-popcon-server keygen; the spool is left as it is",
               file=sys.stderr)
@@ -136,8 +137,7 @@ def _end_of(day):
 def cmd_expire(args, conf):
     """Delete hosts (and quarantined files) not heard from for N days, and
     retire server keys that expired N days ago."""
-    from pyweb_popcon.server.admin import expire
-    from pyweb_popcon.server.keyholder import gpg
+    from pyweb_popcon.server.admin import expire, keys
     days = args.days or conf["EXPIRE_DAYS"]
     now = _end_of(args.as_of) if args.as_of else time.time_ns()
     with runs.recorded(conf["STATE_DIR"], "expire") as run, \
@@ -145,10 +145,10 @@ def cmd_expire(args, conf):
         hosts, removed = expire.run(store, conf["SPOOL_DIR"], days,
                                     now_ns=now)
         home = settings.gnupg_home(conf)
-        retired = gpg.retired(home, now // 10**9 - days * DAY)
+        retired = keys.retired(home, now // 10**9 - days * DAY)
         if retired:
             with _no_ingest(conf):
-                gpg.retire(home, retired)
+                keys.retire(home, retired)
         for fpr in retired:
             logger.info("retired key %s: it expired over %d days ago",
                         fpr, days)

@@ -12,7 +12,7 @@ import datetime
 import time
 from typing import NamedTuple
 
-from pyweb_popcon.server.keyholder import gpg
+from pyweb_popcon.server.admin import keys
 from pyweb_popcon.server.admin import runs
 from pyweb_popcon.server import settings
 from pyweb_popcon.server.spool import Spool
@@ -97,7 +97,7 @@ def _store(store, lines):
 
 
 def _keys(conf, now, lines, attention):
-    found = gpg.keys(settings.gnupg_home(conf))
+    found = keys.keys(settings.gnupg_home(conf))
     if not found:
         lines.append("Keys: none (pyweb-popcon-server keygen makes one)")
         attention.append("there is no server key: pyweb-popcon-server "
