@@ -42,6 +42,13 @@ def damaged(ciphertext, offset):
     return bytes(data)
 
 
+def session_key_damaged(message):
+    """A binary `message` with the last byte of its first packet, the
+    session key for the server's key, flipped: gpg cannot open it."""
+    assert message[0] == 0x84, message[:2]  # tag 1, a one-byte length
+    return damaged(message, len(message) - 1 - message[1])
+
+
 def binary(plaintext, *args):
     """An unarmored message to the server key."""
     enc = encryptor()
@@ -100,6 +107,14 @@ OPENPGP = {
         stranger().fingerprint, "--encrypt", data=GOOD)),
     "cut-short": ("undecryptable",
                   lambda: encryptor().encrypt(GOOD)[:200]),
+    # To the server's key as a hidden recipient: only gpg's DECRYPTION_KEY
+    # says it was to this server.
+    "to-us-hidden-cut-short": ("undecryptable", lambda: gpg(
+        encryptor().home, "--armor", "--hidden-recipient",
+        encryptor().fingerprint, "--encrypt", data=GOOD)[:200]),
+    # gpg 2.4 says NO_SECKEY for the server's own key here.
+    "session-key-damaged": ("undecryptable",
+                            lambda: session_key_damaged(binary(GOOD))),
     "bit-flipped": ("undecryptable",
                     lambda: damaged(binary(GOOD, "--compress-algo", "none"),
                                     40)),
