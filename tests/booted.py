@@ -83,33 +83,44 @@ def run(*argv, timeout=600, check=True, **kw):
 
 # -- the cached base tree, the packages, the Django wheel ----------------------
 
-def base_tree():
-    """The cached minbase tree, made (about a minute) when missing."""
+def cached_tree(name, make):
+    """CACHE/name, made by `make`(a new directory) when missing, under the
+    cache's lock, and kept for later runs."""
     os.makedirs(CACHE, exist_ok=True)
     import fcntl
+    path = os.path.join(CACHE, name)
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(os.path.join(BASE, ".complete")):
-            log(f"making {BASE} with debootstrap")
-            new = BASE + ".new"
+        if not os.path.exists(os.path.join(path, ".complete")):
+            log(f"making {path}")
+            new = path + ".new"
             shutil.rmtree(new, ignore_errors=True)
-            run("debootstrap", "--variant=minbase", f"--include={INCLUDE}",
-                "bookworm", new, MIRROR, timeout=1200)
-            # apt's sources and lists in the cache, so that runs only
-            # download the packages they install.
-            with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
-                f.write(f"deb {MIRROR} bookworm main\n"
-                        f"deb {MIRROR} bookworm-updates main\n"
-                        "deb http://deb.debian.org/debian-security "
-                        "bookworm-security main\n")
-            run("chroot", new, "apt-get", "update", "-q", timeout=600)
-            # An empty machine-id: each copy gets its own at first boot.
-            with open(os.path.join(new, "etc/machine-id"), "w"):
-                pass
+            make(new)
             open(os.path.join(new, ".complete"), "w").close()
-            shutil.rmtree(BASE, ignore_errors=True)
-            os.rename(new, BASE)
-    return BASE
+            shutil.rmtree(path, ignore_errors=True)
+            os.rename(new, path)
+    return path
+
+
+def base_tree():
+    """The cached minbase tree, made (about a minute) when missing."""
+    return cached_tree(os.path.basename(BASE), _make_base)
+
+
+def _make_base(new):
+    run("debootstrap", "--variant=minbase", f"--include={INCLUDE}",
+        "bookworm", new, MIRROR, timeout=1200)
+    # apt's sources and lists in the cache, so that runs only download
+    # the packages they install.
+    with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
+        f.write(f"deb {MIRROR} bookworm main\n"
+                f"deb {MIRROR} bookworm-updates main\n"
+                "deb http://deb.debian.org/debian-security "
+                "bookworm-security main\n")
+    run("chroot", new, "apt-get", "update", "-q", timeout=600)
+    # An empty machine-id: each copy gets its own at first boot.
+    with open(os.path.join(new, "etc/machine-id"), "w"):
+        pass
 
 
 def django_wheel():

@@ -73,7 +73,7 @@ def test_a_file_ingest_may_not_read_is_not_called_garbage():
         os.chmod(os.path.join(top, "0.asc"), 0o600)
         code = ("import sys; "
                 "from pyweb_popcon.server.keyholder.judge import judge; "
-                "o = judge([], sys.argv[1]); print(o.reason + ': ' + "
+                "o = judge([], sys.argv[1], set()); print(o.reason + ': ' + "
                 "o.detail)")
         judged = subprocess.run(
             ["/usr/bin/python3", "-c", code, os.path.join(top, "0")],

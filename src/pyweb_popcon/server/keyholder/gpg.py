@@ -85,7 +85,9 @@ def decrypt_batch(gnupg_home, paths, timeout):
     """[Outcome] for each of `paths`, in order.  One gpg process does them
     all, unless a file makes it give up: that file is undecryptable and a
     new process takes the rest.  Each may run `timeout` seconds; GPGError
-    when one is killed, or ends without saying what it did."""
+    when one is killed, or ends without saying what it did.  The server's
+    key IDs are listed first, for the judging."""
+    own = own_key_ids(gnupg_home)
     work = tempfile.mkdtemp(prefix="pyweb-popcon-ingest-", dir=in_memory())
     try:
         inputs = []
@@ -99,7 +101,7 @@ def decrypt_batch(gnupg_home, paths, timeout):
         while pending:
             done, gave_up = _decrypt_files(gnupg_home, pending, timeout)
             for link, status in done.items():
-                outcomes[link] = judge(status, link[:-len(".asc")])
+                outcomes[link] = judge(status, link[:-len(".asc")], own)
             if gave_up:
                 link, outcome = gave_up
                 outcomes[link] = outcome
@@ -107,6 +109,15 @@ def decrypt_batch(gnupg_home, paths, timeout):
         return [outcomes[link] for link in inputs]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def own_key_ids(gnupg_home):
+    """The key IDs of the secret keys and subkeys in `gnupg_home`, as
+    gpg's ENC_TO names them; GPGError when gpg fails or is killed."""
+    listing = command(gnupg_home, "--list-secret-keys", "--with-colons")
+    rows = (line.split(":") for line in
+            listing.decode(errors="replace").splitlines())
+    return {row[4] for row in rows if row[0] in ("sec", "ssb")}
 
 
 def _decrypt_files(gnupg_home, inputs, timeout):

@@ -22,9 +22,10 @@ class Outcome:
         self.plaintext, self.reason, self.detail = plaintext, reason, detail
 
 
-def judge(status, plain_path):
+def judge(status, plain_path, own):
     """The Outcome of a file gpg finished with `status`, its plaintext (if
-    any) in `plain_path`."""
+    any) in `plain_path`; `own` holds the key IDs of this server's secret
+    keys and subkeys."""
     keywords = {w[0] for w in status}
     if "DECRYPTION_OKAY" in keywords:
         return _plaintext(plain_path)
@@ -35,21 +36,23 @@ def judge(status, plain_path):
                               "server's key")
     if "ENC_TO" in keywords:
         keys = {w[1] for w in status if w[0] == "ENC_TO"}
+        # To this server: a session key names one of its keys, or one of
+        # them opened a session key (DECRYPTION_KEY: the only sign for a
+        # hidden recipient).  Neither KEY_CONSIDERED nor NO_SECKEY tells:
+        # gpg 2.4 considers its own key for any message, and says
+        # NO_SECKEY for its own key when the session key is damaged.
+        if "DECRYPTION_KEY" in keywords or keys & own:
+            return Outcome(reason="undecryptable",
+                           detail="encrypted to this server's key, but gpg "
+                                  "could not decrypt it (damaged or cut "
+                                  "short)")
         if keys == {_HIDDEN}:
-            # gpg tries its own key on a hidden recipient: had it been
-            # this server's, the message would have decrypted.
             return Outcome(reason="wrong-key",
                            detail="encrypted to a hidden recipient, not to "
                                   "this server's key")
-        # gpg considers a key of its own only for a session key addressed
-        # to it.
-        if "KEY_CONSIDERED" not in keywords:
-            return Outcome(reason="wrong-key",
-                           detail=f"encrypted to {' '.join(sorted(keys))}, "
-                                  "not to this server's key")
-        return Outcome(reason="undecryptable",
-                       detail="encrypted to this server's key, but gpg "
-                              "could not decrypt it (damaged or cut short)")
+        return Outcome(reason="wrong-key",
+                       detail=f"encrypted to {' '.join(sorted(keys))}, "
+                              "not to this server's key")
     if keywords & _SIGNATURE:
         return Outcome(reason="signed",
                        detail="signed but not encrypted")
