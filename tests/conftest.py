@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import subprocess
@@ -15,6 +16,35 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
 
 from fakemachine import FakeMachine  # noqa: E402
 from gpgkeys import make_keys, stop_agents  # noqa: E402
+
+
+def _loggers():
+    """{name: (handlers, level, propagate)} of the root logger and the
+    package's loggers not in their initial state; pytest's own handlers,
+    one set per test phase, left out."""
+    loggers = {"": logging.getLogger()}
+    loggers.update((name, logger) for name, logger in
+                   logging.Logger.manager.loggerDict.items()
+                   if name.split(".")[0] == "pyweb_popcon"
+                   and isinstance(logger, logging.Logger))
+    state = {}
+    for name, logger in loggers.items():
+        handlers = [h for h in logger.handlers
+                    if not type(h).__module__.startswith("_pytest.")]
+        if name == "" or handlers or logger.level or not logger.propagate:
+            state[name] = (handlers, logger.level, logger.propagate)
+    return state
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found():
+    """A test (or the code it runs in-process) that leaves a handler, a
+    level or propagate changed fails: the next test would log through it,
+    to a stream that may be closed."""
+    before = _loggers()
+    yield
+    after = _loggers()
+    assert after == before, f"logging left changed: {before} -> {after}"
 
 
 @pytest.fixture

@@ -202,10 +202,11 @@ def test_key_problems_stop_everything(client, server, other_keys, problem):
     assert server.requests == []
 
 
-def test_journal_fields_and_no_report_content(client, server):
+def test_journal_fields_and_no_report_content(client, server, caplog):
     """What systemd's JournalHandler would send: fixed MESSAGE_IDs, the
     receipt and HTTP status as fields, nothing of the report."""
     client.configure(server.url())
+    caplog.set_level(logging.INFO, logger="pyweb_popcon")   # as main sets
     entries = []
     handler = JournalHandler(
         SYSLOG_IDENTIFIER=settings.IDENTIFIER,

@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import logging
 import multiprocessing
 import os
 import time
@@ -76,9 +75,7 @@ def test_forgotten_starts_afresh(machine):
     assert os.listdir(machine.path(state.HISTORY)) == []
 
 
-def test_damaged_state_starts_afresh(machine, caplog, monkeypatch):
-    # log.setup, if a CLI test in this process ran it, stops propagation.
-    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+def test_damaged_state_starts_afresh(machine, caplog):
     for text in ("{", "[]", json.dumps({"last_success": "yesterday"}),
                  json.dumps({"colour": "blue"})):
         machine.file(state.STATE, text)
