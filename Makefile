@@ -32,8 +32,9 @@ deps:
 test: deps
 	$(PYTHON) -m pytest tests
 
+# forkserver, Python 3.14's default: no test may need fork, 3.11's.
 check: deps
-	$(PYTHON) -m pytest tests/unit
+	$(PYTHON) -m pytest --start-method=forkserver tests/unit
 
 bench: deps
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done

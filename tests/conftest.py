@@ -1,4 +1,5 @@
 import logging
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -16,6 +17,19 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
 
 from fakemachine import FakeMachine  # noqa: E402
 from gpgkeys import make_keys, stop_agents  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--start-method", choices=multiprocessing.get_all_start_methods(),
+        help="multiprocessing's start method for this run (make check: "
+        "forkserver, as Python 3.14's default)")
+
+
+def pytest_configure(config):
+    method = config.getoption("start_method")
+    if method:
+        multiprocessing.set_start_method(method, force=True)
 
 
 def _loggers():

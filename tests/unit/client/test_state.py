@@ -83,14 +83,17 @@ def test_damaged_state_starts_afresh(machine, caplog):
     assert "is damaged" in caplog.text
 
 
-def test_lock_serialises_runs(machine):
-    def hold(ready):
-        with state.locked(machine.root):
-            ready.set()
-            time.sleep(0.5)
+def hold(root, ready):
+    """Hold the lock for half a second, in another process (at module
+    level: forkserver and spawn pickle a process's target)."""
+    with state.locked(root):
+        ready.set()
+        time.sleep(0.5)
 
+
+def test_lock_serialises_runs(machine):
     ready = multiprocessing.Event()
-    other = multiprocessing.Process(target=hold, args=(ready,))
+    other = multiprocessing.Process(target=hold, args=(machine.root, ready))
     other.start()
     assert ready.wait(10)
     start = time.monotonic()
