@@ -12,7 +12,8 @@ TEST_DEPS := python3-packaging python3-pytest python3-pytest-timeout \
 	debhelper dh-python pybuild-plugin-pyproject po-debconf python3-all \
 	python3-setuptools lintian piuparts debootstrap systemd-container \
 	gunicorn python3-jinja2 python3-matplotlib python3-psycopg postgresql \
-	chromium wrk nginx python3-tqdm pdns-server pdns-backend-remote unbound
+	chromium wrk nginx python3-tqdm pdns-server pdns-backend-remote unbound \
+	e2fsprogs
 
 .PHONY: deps test check bench show demo deb lint system-test piuparts
 
@@ -32,8 +33,9 @@ deps:
 test: deps
 	$(PYTHON) -m pytest tests
 
+# forkserver, Python 3.14's default: no test may need fork, 3.11's.
 check: deps
-	$(PYTHON) -m pytest tests/unit
+	$(PYTHON) -m pytest --start-method=forkserver tests/unit
 
 bench: deps
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done

@@ -1,3 +1,5 @@
+import logging
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -15,6 +17,48 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
 
 from fakemachine import FakeMachine  # noqa: E402
 from gpgkeys import make_keys, stop_agents  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--start-method", choices=multiprocessing.get_all_start_methods(),
+        help="multiprocessing's start method for this run (make check: "
+        "forkserver, as Python 3.14's default)")
+
+
+def pytest_configure(config):
+    method = config.getoption("start_method")
+    if method:
+        multiprocessing.set_start_method(method, force=True)
+
+
+def _loggers():
+    """{name: (handlers, level, propagate)} of the root logger and the
+    package's loggers not in their initial state; pytest's own handlers,
+    one set per test phase, left out."""
+    loggers = {"": logging.getLogger()}
+    loggers.update((name, logger) for name, logger in
+                   logging.Logger.manager.loggerDict.items()
+                   if name.split(".")[0] == "pyweb_popcon"
+                   and isinstance(logger, logging.Logger))
+    state = {}
+    for name, logger in loggers.items():
+        handlers = [h for h in logger.handlers
+                    if not type(h).__module__.startswith("_pytest.")]
+        if name == "" or handlers or logger.level or not logger.propagate:
+            state[name] = (handlers, logger.level, logger.propagate)
+    return state
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found():
+    """A test (or the code it runs in-process) that leaves a handler, a
+    level or propagate changed fails: the next test would log through it,
+    to a stream that may be closed."""
+    before = _loggers()
+    yield
+    after = _loggers()
+    assert after == before, f"logging left changed: {before} -> {after}"
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from pyweb_popcon.server.store import DAY_NS, Store, _suffix
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "src")
 PYTHON = "/usr/bin/python3"
-PG_BIN = "/usr/lib/postgresql/15/bin"
 ENV = dict(os.environ, PATH="/usr/sbin:/usr/bin:/sbin:/bin", PYTHONPATH=SRC)
 BACKENDS = ("sqlite", "postgresql")
 PASSWORD_ROLE = "ppc_password"
@@ -141,6 +140,18 @@ def _pg_user():
     raise RuntimeError("no unprivileged user to run PostgreSQL as")
 
 
+def pg_bin():
+    """The bin directory of the newest PostgreSQL server installed (15 on
+    bookworm, 17 on trixie), as pg_wrapper picks it: pg_config's is the
+    client's, and initdb is not on PATH."""
+    found = {tuple(map(int, path.split("/")[4].split("."))): path
+             for path in glob.glob("/usr/lib/postgresql/*/bin/initdb")}
+    if not found:
+        raise RuntimeError("no PostgreSQL server installed (make deps "
+                           "installs postgresql)")
+    return os.path.dirname(found[max(found)])
+
+
 @functools.cache
 def postgres():
     """(socket dir, port) of a throw-away cluster, stopped at exit."""
@@ -154,7 +165,8 @@ def postgres():
     if user:
         os.chown(sock, user.pw_uid, user.pw_gid)
     env = dict(ENV, LC_ALL="C.UTF-8", HOME=top)
-    subprocess.run([f"{PG_BIN}/initdb", "-D", data, "-U", "popcon",
+    server_bin = pg_bin()
+    subprocess.run([f"{server_bin}/initdb", "-D", data, "-U", "popcon",
                     "--auth=trust", "--no-sync", "-E", "UTF8"],
                    check=True, capture_output=True, cwd=top, env=env,
                    stdin=subprocess.DEVNULL, **as_user)
@@ -167,7 +179,7 @@ def postgres():
         f.write(f"local all {PASSWORD_ROLE} scram-sha-256\n{rules}")
     port = free_port()
     server = subprocess.Popen(
-        [f"{PG_BIN}/postgres", "-D", data, "-k", sock, "-h", "", "-p",
+        [f"{server_bin}/postgres", "-D", data, "-k", sock, "-h", "", "-p",
          str(port), "-F", "-c", "max_connections=50"],
         cwd=top, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=open(f"{top}/log", "wb"),

@@ -8,6 +8,7 @@ The proxies resolve names through `hosts` only, so a request for a name
 that does not resolve here proves it went through them.
 """
 
+import http
 import http.server
 import json
 import selectors
@@ -41,6 +42,13 @@ class _Threaded:
 
 
 # -- the submission server ----------------------------------------------------
+
+def status_line(code):
+    """"HTTP 413 Content Too Large": how the client names the reply `code`
+    of this server, whose reason phrase is this Python's (3.13 renamed
+    413's, "Request Entity Too Large" before)."""
+    return f"HTTP {code} {http.HTTPStatus(code).phrase}"
+
 
 class _SubmitHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):

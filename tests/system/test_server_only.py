@@ -257,5 +257,6 @@ def test_remote_postgresql_with_the_documented_drop_in(box):
 
 def tcp_connections(box):
     """How many connections PostgreSQL has logged from 127.0.0.1."""
-    return int(box.out("grep -c 'connection received: host=127.0.0.1' "
-                       "/var/log/postgresql/postgresql-15-main.log || true"))
+    return int(box.out("cat /var/log/postgresql/postgresql-*-main.log | "
+                       "grep -c 'connection received: host=127.0.0.1' "
+                       "|| true"))

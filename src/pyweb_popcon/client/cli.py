@@ -301,7 +301,12 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    journal.setup(settings.IDENTIFIER, args.verbose)
+    with journal.setup(settings.IDENTIFIER, args.verbose):
+        return _run(args)
+
+
+def _run(args):
+    """The command `args` names, run: its exit status."""
     root = Root(args.root)
     try:
         conf = settings.load(root)

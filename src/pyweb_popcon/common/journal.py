@@ -1,5 +1,6 @@
 """Logging: to the journal under systemd, to stderr for a person."""
 
+import contextlib
 import logging
 import os
 import sys
@@ -16,8 +17,11 @@ def under_journal():
     return (st.st_dev, st.st_ino) == (device, inode)
 
 
+@contextlib.contextmanager
 def setup(identifier, verbose=False):
-    """Send this program's log records where its reader will look."""
+    """Send this program's log records where its reader will look, until
+    the block ends: then the package's logger is as it was (a command run
+    in-process, as the tests do, leaves no handler on a closed stream)."""
     handler = None
     if under_journal():
         try:
@@ -29,9 +33,16 @@ def setup(identifier, verbose=False):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{identifier}: %(message)s"))
     top = logging.getLogger("pyweb_popcon")
+    was = top.handlers[:], top.level, top.propagate
     top.handlers[:] = [handler]
     top.setLevel(logging.DEBUG if verbose else logging.INFO)
     top.propagate = False
+    try:
+        yield
+    finally:
+        top.handlers[:], level, top.propagate = was
+        top.setLevel(level)         # not .level =: that keeps a stale cache
+        handler.close()
 
 
 def fields(message_id, **values):

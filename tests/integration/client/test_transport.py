@@ -15,6 +15,7 @@ from pyweb_popcon import __version__, report
 from pyweb_popcon.client import cli, delivery, https, settings, state
 from transport_fixtures import (KEYRING, client, fast,  # noqa: F401
                                 files_under, server)
+from transport_servers import status_line
 
 
 def test_round_trip(client, server):
@@ -141,8 +142,8 @@ def test_forget_that_fails_changes_nothing(client, server):
     server.behaviour = ("status", 503)
     run = client.run("forget")
     assert run.code == 75
-    assert ("delivery failed: HTTP 503 Service Unavailable; the host ID and "
-            "the history are unchanged: run forget again later") in run.err
+    assert (f"delivery failed: {status_line(503)}; the host ID and the "
+            "history are unchanged: run forget again later") in run.err
     assert client.host_id() == old
     assert len(client.state().history) == 1
 
@@ -202,10 +203,11 @@ def test_key_problems_stop_everything(client, server, other_keys, problem):
     assert server.requests == []
 
 
-def test_journal_fields_and_no_report_content(client, server):
+def test_journal_fields_and_no_report_content(client, server, caplog):
     """What systemd's JournalHandler would send: fixed MESSAGE_IDs, the
     receipt and HTTP status as fields, nothing of the report."""
     client.configure(server.url())
+    caplog.set_level(logging.INFO, logger="pyweb_popcon")   # as main sets
     entries = []
     handler = JournalHandler(
         SYSLOG_IDENTIFIER=settings.IDENTIFIER,

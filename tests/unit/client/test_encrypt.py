@@ -1,6 +1,5 @@
 """Encryption with the real gpg and throw-away keys."""
 
-import logging
 import os
 import re
 import tempfile
@@ -49,8 +48,7 @@ def test_to_every_pinned_key_and_no_other(gpg_keys, more_keys, tmp_path):
 
 
 def test_an_expired_key_is_skipped_while_another_is_valid(
-        gpg_keys, more_keys, tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+        gpg_keys, more_keys, tmp_path, caplog):
     _, expired = more_keys
     both = keyring(tmp_path, gpg_keys, expired)
     armored, recipients = encrypt(DATA, both, [expired.fingerprint,

@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import logging
 import multiprocessing
 import os
 import time
@@ -76,9 +75,7 @@ def test_forgotten_starts_afresh(machine):
     assert os.listdir(machine.path(state.HISTORY)) == []
 
 
-def test_damaged_state_starts_afresh(machine, caplog, monkeypatch):
-    # log.setup, if a CLI test in this process ran it, stops propagation.
-    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+def test_damaged_state_starts_afresh(machine, caplog):
     for text in ("{", "[]", json.dumps({"last_success": "yesterday"}),
                  json.dumps({"colour": "blue"})):
         machine.file(state.STATE, text)
@@ -86,14 +83,17 @@ def test_damaged_state_starts_afresh(machine, caplog, monkeypatch):
     assert "is damaged" in caplog.text
 
 
-def test_lock_serialises_runs(machine):
-    def hold(ready):
-        with state.locked(machine.root):
-            ready.set()
-            time.sleep(0.5)
+def hold(root, ready):
+    """Hold the lock for half a second, in another process (at module
+    level: forkserver and spawn pickle a process's target)."""
+    with state.locked(root):
+        ready.set()
+        time.sleep(0.5)
 
+
+def test_lock_serialises_runs(machine):
     ready = multiprocessing.Event()
-    other = multiprocessing.Process(target=hold, args=(ready,))
+    other = multiprocessing.Process(target=hold, args=(machine.root, ready))
     other.start()
     assert ready.wait(10)
     start = time.monotonic()

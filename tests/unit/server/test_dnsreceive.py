@@ -25,10 +25,8 @@ class Clock:
 
 
 @pytest.fixture
-def caplog(caplog, monkeypatch):
-    """caplog, also after a command set up the journal (which stops
-    pyweb_popcon's records from propagating)."""
-    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+def caplog(caplog):
+    """caplog, from INFO up."""
     caplog.set_level(logging.INFO, logger="pyweb_popcon")
     return caplog
 

@@ -125,8 +125,7 @@ def test_a_count_stats_only_files_new_to_it(top, monkeypatch):
     assert gauge.counted[:2] == (6, 4 * 100 + 2 * 1000)
 
 
-def test_says_once_when_refusing_starts_and_ends(top, caplog, monkeypatch):
-    monkeypatch.setattr(logging.getLogger("pyweb_popcon"), "propagate", True)
+def test_says_once_when_refusing_starts_and_ends(top, caplog):
     caplog.set_level(logging.WARNING, logger="pyweb_popcon")
     clock = Clock()
     gauge = limits.Gauge(Spool(top), 2, 10**9, 0, clock=clock)

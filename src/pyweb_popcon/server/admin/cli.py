@@ -322,7 +322,12 @@ def _as_unit_user(command):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    journal.setup(settings.IDENTIFIER, args.verbose)
+    with journal.setup(settings.IDENTIFIER, args.verbose):
+        return _run(args)
+
+
+def _run(args):
+    """The command `args` names, run: its exit status."""
     try:
         conf = settings.load(args.config)
         if args.command not in NO_DATABASE:
