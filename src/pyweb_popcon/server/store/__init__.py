@@ -1,4 +1,6 @@
-"""The database: one schema and one set of SQL for SQLite and PostgreSQL.
+"""The database: run as pyweb-popcon-ingest (ingest, expire, aggregate,
+status); touches DATABASE_URL only.  One schema and one set of SQL for
+SQLite and PostgreSQL.
 
 A Store is one connection, its jobs each in a module of this package:
 engine (connecting, transactions, what the two engines spell
