@@ -30,6 +30,7 @@ MAX_BODY = report.MAX_BYTES
 # takes minutes, an administrator freeing space longer.
 RETRY_AFTER = 600
 
+
 class Receiver:
     """WSGI application: POST /submit, GET /health, GET / and the page."""
 
