@@ -7,6 +7,7 @@ or is killed leaves only its own batch, for the next run."""
 import json
 import os
 import random
+import shutil
 import socket
 import stat
 import subprocess
