@@ -126,21 +126,14 @@ class Spool:
             pass
 
     def backlog(self):
-        """What waits in incoming/ for ingest."""
-        times = []
+        """What waits in incoming/ for ingest: the submissions waiting()
+        lists."""
         try:
-            with os.scandir(self.incoming) as it:
-                entries = list(it)
+            found, _ = self.waiting()
         except FileNotFoundError:
-            entries = []
-        for entry in entries:
-            try:
-                if (not entry.name.startswith(".")
-                        and entry.is_file(follow_symlinks=False)):
-                    times.append(entry.stat(follow_symlinks=False).st_mtime)
-            except FileNotFoundError:
-                continue
-        return Backlog(len(times), min(times) if times else None)
+            return Backlog(0, None)
+        return Backlog(len(found), min(t for _, t in found) / 1e9
+                       if found else None)
 
     def remove_stale(self, now=None):
         """Delete temporary files no writer is left for: everything in
@@ -311,6 +304,7 @@ class Spool:
                     logger.error("expire: cannot delete %r from %s: %s",
                                  name, self.quarantine, e)
                     continue
-                directory.unlink(name + self.REASON)
-                removed += not is_reason
+                if not is_reason:
+                    directory.unlink(name + self.REASON)
+                    removed += 1
         return removed
