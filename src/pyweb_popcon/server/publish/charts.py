@@ -239,23 +239,25 @@ def installed_how(stats, title):
 
 def render(stats, history, title):
     """{key: Chart} of every chart there is something to draw for."""
+    file = published.CHARTS
     made = {
-        "frameworks": ("Bar chart: hosts per framework, and how many of "
-                       "them used it in the last 30 days",
+        "frameworks": (file["frameworks"], "Bar chart: hosts per framework, "
+                       "and how many of them used it in the last 30 days",
                        frameworks(stats, title)),
-        "over_time": ("Line chart: hosts per day, all and for each "
-                      "leading framework", over_time(history, title)),
-        "versions": ("Bar chart: the version series of each leading "
-                     "framework, as shares", version_spread(stats, title)),
-        "via": ("Bar chart: hosts with each framework from a Debian "
-                "package, system-wide pip or a virtual environment",
+        "over_time": (file["over_time"], "Line chart: hosts per day, all "
+                      "and for each leading framework",
+                      over_time(history, title)),
+        "versions": (file["versions"], "Bar chart: the version series of "
+                     "each leading framework, as shares",
+                     version_spread(stats, title)),
+        "via": (file["via"], "Bar chart: hosts with each framework from a "
+                "Debian package, system-wide pip or a virtual environment",
                 installed_how(stats, title)),
     }
-    files = dict(published.CHARTS)
     for name in hist.leading(stats, with_versions=True):
-        files[f"trend-{name}"] = published.trend_chart(name)
         made[f"trend-{name}"] = (
-            f"Stacked area chart: the shares of {title(name)}'s version "
-            "series per day", version_trend(history, name, title))
-    return {key: Chart(files[key], alt, _svg(fig))
-            for key, (alt, fig) in made.items() if fig is not None}
+            published.trend_chart(name), f"Stacked area chart: the shares "
+            f"of {title(name)}'s version series per day",
+            version_trend(history, name, title))
+    return {key: Chart(name, alt, _svg(fig))
+            for key, (name, alt, fig) in made.items() if fig is not None}
