@@ -16,7 +16,6 @@ from pyweb_popcon.common import journal
 from pyweb_popcon.common.conffile import ConfigError
 
 
-
 logger = logging.getLogger(__name__)
 # The journal's MESSAGE_ID for "participating, but no server configured".
 NO_SERVER = uuid.UUID("4091d3e8d04643588fa0cd7c579bcf7c")

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # whole message is sent again, once.
 MAX_ROUNDS = 2
 
+
 def lookup(name):
     """The IPv4 addresses the system's resolver gives for `name`."""
     # The final dot: the name is complete, no search domain is appended.

@@ -105,7 +105,8 @@ def rotate(home, switch_in):
         for key in older:
             if key.expires is None or key.expires > switch:
                 command(home, "--quick-set-expire", key.fingerprint, expire)
-                command(home, "--quick-set-expire", key.fingerprint, expire, "*")
+                command(home, "--quick-set-expire", key.fingerprint, expire,
+                        "*")
     finally:
         stop_agent(home)
     if os.geteuid() == 0:

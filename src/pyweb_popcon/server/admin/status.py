@@ -12,9 +12,8 @@ import datetime
 import time
 from typing import NamedTuple
 
-from pyweb_popcon.server.admin import keys
-from pyweb_popcon.server.admin import runs
 from pyweb_popcon.server import settings
+from pyweb_popcon.server.admin import keys, runs
 from pyweb_popcon.server.spool import Spool
 
 DAY = 86_400

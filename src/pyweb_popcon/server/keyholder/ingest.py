@@ -34,6 +34,7 @@ REASONS = ("not-a-file", "not-openpgp", "not-encrypted", "signed",
            "symmetric", "wrong-key", "undecryptable", "too-large", "nested",
            "invalid-json", "invalid-report")
 
+
 def classify(outcome):
     """(message, None) or (None, (reason, detail)) for one decrypted file."""
     if outcome.reason:
