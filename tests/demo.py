@@ -35,6 +35,7 @@ SRC = os.path.join(os.path.dirname(TESTS), "src")
 sys.path[:0] = [TESTS, SRC]
 
 from fleet import Fleet  # noqa: E402
+from pyweb_popcon import report  # noqa: E402
 from server_fixtures import Encryptor  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": SRC, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -180,7 +181,8 @@ def main():
     os.makedirs(os.path.join(root, "etc"), exist_ok=True)
     with open(os.path.join(root, "etc/pyweb-popcon.conf"), "w") as f:
         f.write(f'PARTICIPATE="yes"\nSUBMIT_URL="http://{listen}/submit"\n'
-                f'KEYRING="/server-key.asc"\nKEY_FINGERPRINTS="{fingerprint}"\n')
+                f'KEYRING="/server-key.asc"\nKEY_FINGERPRINTS="{fingerprint}"\n'
+                f'CONSENTED_FORMAT="{report.FORMAT}"\n')
 
     today = datetime.datetime.now(datetime.timezone.utc).date()
     first = today - datetime.timedelta(days=DAYS - 1)

@@ -3,9 +3,12 @@
 import os
 import textwrap
 
+from pyweb_popcon import report
 from pyweb_popcon.client.paths import Root
 
 PYTHON = "3.11"
+# Appended to a configuration that says yes: a yes to the format sent now.
+CONSENT = f'CONSENTED_FORMAT="{report.FORMAT}"\n'
 
 
 def _write(path, text="", mode=None):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fakemachine import CONSENT
 from front import self_signed
 from pyweb_popcon.client import cli, delivery, hostid, state
 from transport_servers import SubmitServer, free_port
@@ -43,7 +44,7 @@ class Client:
         if fingerprints is None:
             fingerprints = self.keys.fingerprint
         self.machine.config(f'PARTICIPATE="yes"\nSUBMIT_URL="{url}"\n'
-                            f'KEY_FINGERPRINTS="{fingerprints}"\n{extra}')
+                            f'KEY_FINGERPRINTS="{fingerprints}"\n{extra}{CONSENT}')
 
     def run(self, *args):
         self.capsys.readouterr()

@@ -1,7 +1,10 @@
-"""The report, format 1: the one definition client and server share.
+"""The report, format 2: the one definition client and server share.
 
 A report is what a participating machine sends once a week; a forget
-message asks the server to delete a host.  `parse` accepts exactly the
+message asks the server to delete a host.  Clients send FORMAT; the
+server also reads the formats of older clients still reporting (FORMATS).
+Format 2 added to each framework entry the Python it runs under, and
+three ways of installing (conda, user, target) to `via`.  `parse` accepts exactly the
 documented shape and nothing else, naming the offending field; `serialise`
 writes a report the same way every time, so the bytes a person previews
 with `pyweb-popcon show` are the bytes that are encrypted and sent.
@@ -19,7 +22,8 @@ from packaging.version import InvalidVersion, Version
 
 from pyweb_popcon import catalogue
 
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)
 MAX_BYTES = 64 * 1024
 MAX_FRAMEWORKS = 256
 MAX_PYTHONS = 16
@@ -31,7 +35,13 @@ MAX_VERSION_LENGTH = 64
 MAX_DEPTH = 16
 MAX_DIGITS = 20
 
-VIAS = ("deb", "pip", "venv")
+# How a framework was installed: a Debian package; pip into a Python's own
+# site (Debian's, /usr/local's, a self-built or pyenv prefix's); a virtual
+# environment (venv, virtualenv, uv, poetry, pdm, hatch, pipx); from
+# format 2 on, a conda or mamba environment, a user's own site (pip
+# --user), and a directory made by pip --target.
+VIAS = ("deb", "pip", "venv", "conda", "user", "target")
+VIAS_BY_FORMAT = {1: VIAS[:3], 2: VIAS}
 VIRTS = ("none", "vm", "container")
 AGES = ("1", "2-4", "5-24", "25+")
 
@@ -49,7 +59,7 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 class ReportError(ValueError):
-    """A document that is not a valid format-1 report or forget message."""
+    """A document that is not a valid report or forget message."""
 
 
 class NotJSON(ReportError):
@@ -66,15 +76,18 @@ class OS:
 
 @dataclass(frozen=True)
 class Entry:
-    """One framework at one version, installed one way, in `envs` places."""
+    """One framework at one version, installed one way, under one Python
+    (major.minor; None where unknown, and in format 1), in `envs` places."""
     name: str
     version: str
     via: str
     envs: int
     used: bool | None
+    python: str | None = None
 
     def sort_key(self):
-        return (self.name, VIAS.index(self.via), _ordered(self.version))
+        return (self.name, VIAS.index(self.via), _ordered(self.version),
+                _python_key(self.python) if self.python else ())
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class Report:
     age: str
     pythons: tuple = ()
     frameworks: tuple = ()
+    format: int = FORMAT
 
 
 @dataclass(frozen=True)
@@ -111,11 +125,12 @@ def public_version(text):
 
 
 def to_dict(message):
-    """The JSON object for a Report or Forget, keys in documented order."""
+    """The JSON object for a Report or Forget, keys in documented order,
+    in the message's format."""
     if isinstance(message, Forget):
         return {"format": FORMAT, "host_id": message.host_id, "forget": True}
     return {
-        "format": FORMAT,
+        "format": message.format,
         "host_id": message.host_id,
         "date": message.date,
         "client": message.client,
@@ -125,11 +140,18 @@ def to_dict(message):
         "age": message.age,
         "pythons": sorted(message.pythons, key=_python_key),
         "frameworks": [
-            {"name": e.name, "version": e.version, "via": e.via,
-             "envs": e.envs, "used": e.used}
+            _entry_dict(e, message.format)
             for e in sorted(message.frameworks, key=Entry.sort_key)
         ],
     }
+
+
+def _entry_dict(e, format):
+    entry = {"name": e.name, "version": e.version, "via": e.via}
+    if format >= 2:
+        entry["python"] = e.python
+    entry.update(envs=e.envs, used=e.used)
+    return entry
 
 
 def serialise(message):
@@ -198,7 +220,7 @@ def from_dict(doc):
         return Forget(_host_id(doc["host_id"]))
     _keys(doc, ("format", "host_id", "date", "client", "os", "virt", "age",
                 "pythons", "frameworks"), "document")
-    _format(doc)
+    format = _format(doc)
     return Report(
         host_id=_host_id(doc["host_id"]),
         date=_date(doc["date"]),
@@ -207,7 +229,8 @@ def from_dict(doc):
         virt=_choice(doc["virt"], VIRTS, "virt"),
         age=_choice(doc["age"], AGES, "age"),
         pythons=_pythons(doc["pythons"]),
-        frameworks=_frameworks(doc["frameworks"]),
+        frameworks=_frameworks(doc["frameworks"], format),
+        format=format,
     )
 
 
@@ -261,8 +284,10 @@ def _match(pattern, value, where, what):
 
 def _format(doc):
     value = doc["format"]
-    _require(type(value) is int and value == FORMAT, "format",
-             f"must be {FORMAT}, not {_shown(value)}")
+    _require(type(value) is int and value in FORMATS, "format",
+             f"must be {' or '.join(map(str, FORMATS))}, not "
+             f"{_shown(value)}")
+    return value
 
 
 def _host_id(value):
@@ -320,24 +345,28 @@ def _pythons(value):
     return tuple(sorted(value, key=_python_key))
 
 
-def _frameworks(value):
+def _frameworks(value, format):
     _require(isinstance(value, list), "frameworks", "must be a list")
     _require(len(value) <= MAX_FRAMEWORKS, "frameworks",
              f"more than {MAX_FRAMEWORKS} entries")
-    entries = tuple(_entry(item, f"frameworks[{i}]")
+    entries = tuple(_entry(item, f"frameworks[{i}]", format)
                     for i, item in enumerate(value))
     seen = set()
     for i, e in enumerate(entries):
-        key = (e.name, e.version, e.via)
+        key = (e.name, e.version, e.via, e.python)
+        under = f" under Python {e.python}" if e.python else ""
         _require(key not in seen, f"frameworks[{i}]",
-                 f"repeats {e.name} {e.version} via {e.via}")
+                 f"repeats {e.name} {e.version} via {e.via}{under}")
         seen.add(key)
     return tuple(sorted(entries, key=Entry.sort_key))
 
 
-def _entry(item, where):
+def _entry(item, where, format):
     _require(isinstance(item, dict), where, "must be an object")
-    _keys(item, ("name", "version", "via", "envs", "used"), where)
+    fields = ("name", "version", "via", "envs", "used")
+    if format >= 2:
+        fields = fields[:3] + ("python",) + fields[3:]
+    _keys(item, fields, where)
     name = _string(item["name"], f"{where}.name", 64)
     _require(name in catalogue.frameworks(), f"{where}.name",
              "not a catalogue framework")
@@ -347,5 +376,10 @@ def _entry(item, where):
     used = item["used"]
     _require(used is None or isinstance(used, bool), f"{where}.used",
              "must be true, false or null")
+    python = item.get("python")
+    if python is not None:
+        _match(_PYTHON, python, f"{where}.python",
+               "a 3.X Python version or null")
     return Entry(name, _version(item["version"], f"{where}.version"),
-                 _choice(item["via"], VIAS, f"{where}.via"), envs, used)
+                 _choice(item["via"], VIAS_BY_FORMAT[format], f"{where}.via"),
+                 envs, used, python)

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from fakemachine import FakeMachine
+from fakemachine import CONSENT, FakeMachine
 from server_fixtures import ENV, Server, running_receiver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,7 +69,7 @@ def test_a_build_with_the_servers_key_sends_to_it(tmp_path):
     assert open(machine.path("/usr/share/pyweb-popcon/server-keys.asc"),
                 "rb").read() == srv.public_key
     # The administrator said yes; nothing else is configured by hand.
-    machine.config('PARTICIPATE="yes"\n')
+    machine.config('PARTICIPATE="yes"\n' + CONSENT)
     status = client(machine, "status")
     assert f"Server: {url}, keys {srv.fingerprint} " \
         f"({machine.path(dropin)}:5)" in status.stdout, status.stdout

@@ -76,6 +76,72 @@ def changed(path, value):
     return doc
 
 
+FORMAT_2_EXAMPLE = dict(DESIGN_EXAMPLE, format=2, frameworks=[
+    {"name": "django", "version": "4.2.11", "via": "deb", "python": "3.11",
+     "envs": 1, "used": True},
+    {"name": "fastapi", "version": "0.115.0", "via": "conda",
+     "python": "3.12", "envs": 1, "used": None},
+    {"name": "flask", "version": "3.0.3", "via": "venv", "python": "3.11",
+     "envs": 2, "used": False},
+    {"name": "flask", "version": "3.0.3", "via": "venv", "python": "3.13",
+     "envs": 1, "used": False},
+    {"name": "flask", "version": "3.0.3", "via": "target", "python": None,
+     "envs": 1, "used": None},
+])
+
+
+def test_format_2_names_each_entrys_python_and_round_trips():
+    parsed = report.parse(encode(FORMAT_2_EXAMPLE))
+    assert parsed.format == 2
+    assert [(e.name, e.via, e.python) for e in parsed.frameworks] == [
+        ("django", "deb", "3.11"), ("fastapi", "conda", "3.12"),
+        ("flask", "venv", "3.11"), ("flask", "venv", "3.13"),
+        ("flask", "target", None)]
+    assert json.loads(report.serialise(parsed)) == FORMAT_2_EXAMPLE
+
+
+def test_format_1_is_still_read_and_written_as_format_1():
+    parsed = report.parse(encode(DESIGN_EXAMPLE))
+    assert parsed.format == 1
+    assert all(e.python is None for e in parsed.frameworks)
+    assert all("python" not in f for f in
+               json.loads(report.serialise(parsed))["frameworks"])
+
+
+def format_2_changed(path, value):
+    doc = json.loads(json.dumps(FORMAT_2_EXAMPLE))
+    *parents, last = path
+    target = doc
+    for p in parents:
+        target = target[p]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return encode(doc)
+
+
+@pytest.mark.parametrize("data,message", [
+    (format_2_changed(["frameworks", 0, "python"], KeyError),
+     "frameworks[0].python: missing"),
+    (format_2_changed(["frameworks", 0, "python"], "3.11.2"),
+     "frameworks[0].python: '3.11.2' is not a 3.X Python version or null"),
+    (format_2_changed(["frameworks", 0, "python"], 3.11),
+     "frameworks[0].python: must be a string"),
+    (format_2_changed(["frameworks", 3, "python"], "3.11"),
+     "frameworks[3]: repeats flask 3.0.3 via venv under Python 3.11"),
+    (encode(changed(["frameworks", 1, "via"], "conda")),
+     "frameworks[1].via: 'conda' is not one of deb, pip, venv"),
+    (encode(changed(["frameworks", 1, "python"], "3.11")),
+     "frameworks[1].python: unknown key"),
+], ids=["missing", "not-minor", "number", "repeat", "format-1-via",
+        "format-1-python"])
+def test_format_2_rejections_name_the_field(data, message):
+    with pytest.raises(ReportError) as e:
+        report.parse(data)
+    assert message in str(e.value)
+
+
 REJECTIONS = [
     (changed(["extra"], 1), "extra: unknown key"),
     (changed(["os", "kernel"], "6.1"), "os.kernel: unknown key"),
@@ -84,8 +150,8 @@ REJECTIONS = [
     (changed(["date"], KeyError), "date: missing"),
     (changed(["frameworks", 1, "used"], KeyError),
      "frameworks[1].used: missing"),
-    (changed(["format"], 2), "format: must be 1"),
-    (changed(["format"], True), "format: must be 1"),
+    (changed(["format"], 3), "format: must be 1 or 2"),
+    (changed(["format"], True), "format: must be 1 or 2"),
     (changed(["host_id"], "not-a-uuid"), "host_id: 'not-a-uuid' is not"),
     (changed(["host_id"], HOST.upper()), "host_id:"),
     (changed(["host_id"], 42), "host_id: must be a string"),
@@ -170,7 +236,8 @@ versions = st.builds(
 entries = st.builds(
     Entry, st.sampled_from(sorted(catalogue.frameworks())), versions,
     st.sampled_from(report.VIAS), st.integers(1, report.MAX_ENVS),
-    st.sampled_from([True, False, None]))
+    st.sampled_from([True, False, None]),
+    st.one_of(st.none(), st.integers(0, 99).map(lambda n: f"3.{n}")))
 
 reports = st.builds(
     Report,
@@ -188,7 +255,7 @@ reports = st.builds(
                     max_size=5).map(lambda s: tuple(sorted(
                         s, key=lambda v: int(v[2:])))),
     frameworks=st.lists(entries, max_size=30, unique_by=lambda e: (
-        e.name, e.version, e.via)).map(lambda es: tuple(sorted(
+        e.name, e.version, e.via, e.python)).map(lambda es: tuple(sorted(
             es, key=Entry.sort_key))),
 )
 
@@ -205,7 +272,7 @@ def test_round_trip(r):
 def test_nothing_outside_the_catalogue_survives(r, name):
     doc = report.to_dict(r)
     doc["frameworks"].append({"name": name, "version": "1.0", "via": "pip",
-                              "envs": 1, "used": None})
+                              "python": "3.11", "envs": 1, "used": None})
     if name in catalogue.frameworks():
         return
     with pytest.raises(ReportError, match="not a catalogue framework"):

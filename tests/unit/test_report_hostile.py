@@ -72,7 +72,7 @@ HOSTILE_DOCUMENTS = [
     (b'{"a": 1, "b": 2, "a": 3}', "document: duplicate key 'a'"),
     (b'{"' + b"k" * 5000 + b'": 1}', "'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"),
     (b'{"forget": true, "host_id": "", "format": "' + b"\\u0007" * 2000
-     + b'"}', "format: must be 1, not '\\x07\\x07"),
+     + b'"}', "format: must be 1 or 2, not '\\x07\\x07"),
 ]
 
 

@@ -15,7 +15,7 @@ import pytest
 import dns_stack
 from pyweb_popcon import dnswire
 from pyweb_popcon.server.publish import rule
-from fakemachine import FakeMachine
+from fakemachine import CONSENT, FakeMachine
 from server_fixtures import ENV, PYTHON, Server
 
 pytestmark = pytest.mark.skipif(dns_stack.available() is not None,
@@ -32,7 +32,7 @@ def machine_for(top, srv, name="m"):
     machine.file(KEYRING, srv.public_key.decode())
     machine.config(f'PARTICIPATE="yes"\nTRANSPORT="dns"\n'
                    f'SUBMIT_ZONE="{dns_stack.ZONE}"\n'
-                   f'KEY_FINGERPRINTS="{srv.fingerprint}"\n')
+                   f'KEY_FINGERPRINTS="{srv.fingerprint}"\n{CONSENT}')
     return machine
 
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from fakemachine import FakeMachine
+from fakemachine import CONSENT, FakeMachine
 from server_fixtures import (ENV, PYTHON, Server, encryptor, make_report,
                              running_receiver)
 
@@ -41,7 +41,7 @@ def client_machine(top, i, dists, srv, base):
     machine.venv("/srv/app/venv", dists)
     machine.file(KEYRING, srv.public_key.decode())
     machine.config(f'PARTICIPATE="yes"\nSUBMIT_URL="{base}/submit"\n'
-                   f'KEY_FINGERPRINTS="{srv.fingerprint}"\n')
+                   f'KEY_FINGERPRINTS="{srv.fingerprint}"\n{CONSENT}')
     return machine
 
 

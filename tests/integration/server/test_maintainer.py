@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from fakemachine import FakeMachine
+from fakemachine import CONSENT, FakeMachine
 from server_fixtures import (ENV, PYTHON, Encryptor, Server, _keygen,  # noqa: F401,E501
                              backend, encryptor, make_report,
                              running_receiver, server)
@@ -190,7 +190,8 @@ def client(top, base, keyring, fingerprints):
     machine = FakeMachine(top)
     machine.file(KEYRING, keyring)
     machine.config(f'PARTICIPATE="yes"\nSUBMIT_URL="{base}/submit"\n'
-                   f'KEYRING="{KEYRING}"\nKEY_FINGERPRINTS="{fingerprints}"\n')
+                   f'KEYRING="{KEYRING}"\nKEY_FINGERPRINTS="{fingerprints}"\n'
+                   + CONSENT)
     return machine
 
 

@@ -7,7 +7,7 @@ import tempfile
 import pytest
 
 from cli_run import run_cli
-from fakemachine import EXPECTED, SECRET, FakeMachine, build_machine
+from fakemachine import CONSENT, EXPECTED, SECRET, FakeMachine, build_machine
 from pyweb_popcon.client import hostid
 
 
@@ -100,7 +100,7 @@ def test_status_not_participating_by_default(machine):
 
 
 def test_status_participating_and_do_not_track(machine):
-    conf = machine.config('PARTICIPATE="yes"\n')
+    conf = machine.config('PARTICIPATE="yes"\n' + CONSENT)
     dropin = machine.config('USE_TOR="no"\n', name="10-site.conf")
     made = hostid.ensure(machine.root)
     run = run_cli(["status", "--root", machine.top])

@@ -80,6 +80,7 @@ QUESTION_NAMES = {
     "age": "how many weeks ago this machine's ID was made",
     "pythons": "the installed Python versions",
     "frameworks": "the names and versions of the web frameworks",
+    "format": "the report format",
 }
 
 

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from cli_run import run_cli
-from fakemachine import build_machine
+from fakemachine import CONSENT, build_machine
 
 DROPIN = "/etc/pyweb-popcon.conf.d/server.conf"
 
@@ -21,7 +21,7 @@ DROPIN = "/etc/pyweb-popcon.conf.d/server.conf"
                                      ["submit", "--dry-run"]])
 def test_participating_without_a_server(machine, command):
     build_machine(machine)
-    machine.config('PARTICIPATE="yes"\n')
+    machine.config('PARTICIPATE="yes"\n' + CONSENT)
     run = run_cli(["--root", machine.top, *command])
     assert run.code == 6, run.stderr
     assert "participating, but no server is configured: KEY_FINGERPRINTS " \
@@ -34,7 +34,7 @@ def test_participating_without_a_server(machine, command):
 
 
 def test_status_says_what_is_missing(machine):
-    machine.config('PARTICIPATE="yes"\n')
+    machine.config('PARTICIPATE="yes"\n' + CONSENT)
     run = run_cli(["status", "--root", machine.top])
     assert run.code == 0
     assert run.stdout.splitlines()[1] == (

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from fakemachine import CONSENT
 from pyweb_popcon.client import settings
 from pyweb_popcon.common.conffile import ConfigError
 
@@ -124,7 +125,7 @@ def test_unreadable_file_is_an_error(machine):
     ("1", False), ("true", False), ("yes", False),
     ("", True), ("0", True), ("false", True)])
 def test_do_not_track(machine, value, tracked):
-    machine.config('PARTICIPATE="yes"\n')
+    machine.config('PARTICIPATE="yes"\n' + CONSENT)
     conf = settings.load(machine.root)
     participating, why = settings.participation(conf, {"DO_NOT_TRACK": value})
     assert participating is tracked

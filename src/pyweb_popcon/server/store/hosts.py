@@ -68,7 +68,7 @@ class Hosts:
             fields = (host, received, receipt, 1) + (None,) * 8
         else:
             os_ = message.os
-            fields = (host, received, receipt, 0, message.date, report.FORMAT,
+            fields = (host, received, receipt, 0, message.date, message.format,
                       message.client, os_.vendor, os_.release, os_.arch,
                       message.virt, message.age)
         if not self.sqlite:
