@@ -94,6 +94,8 @@ KEYS = {
     "SCAN_VENVS": Key("yes", yes_no, "look for virtual environments"),
     "SCAN_PATHS": Key("/srv /opt /var/www", absolute_paths,
                       "where to look for virtual environments"),
+    "SCAN_HOMES": Key("no", yes_no,
+                      "look in home directories (/home/*, /root)"),
     "SCAN_EXCLUDE": Key("", absolute_paths,
                         "directories the scan never enters"),
     "REPORT_USED": Key("yes", yes_no,
