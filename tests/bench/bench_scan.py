@@ -31,9 +31,10 @@ from fakemachine import FakeMachine  # noqa: E402
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
        "PYTHONPATH": SRC}
-FRAMEWORKS = [("Django", "5.0.1", "django"), ("Flask", "3.0.3", "flask"),
-              ("fastapi", "0.110.0", "fastapi"), ("streamlit", "1.35.0",
-                                                  "streamlit")]
+FRAMEWORKS = [(name, version, "dist-info", module) for name, version, module
+              in [("Django", "5.0.1", "django"), ("Flask", "3.0.3", "flask"),
+                  ("fastapi", "0.110.0", "fastapi"),
+                  ("streamlit", "1.35.0", "streamlit")]]
 FILLER = 11
 ENVIRONMENTS = 10_000
 
@@ -88,7 +89,7 @@ def place(m, kind, path, n):
         m.user_site(path, dists)
     else:
         for name, version, *module in dists:
-            m.target(path, name, version, module[0] if module else None)
+            m.target(path, name, version, module[-1] if module else None)
 
 
 def build(top):
@@ -134,8 +135,10 @@ def hostile(top):
     for i in range(1000):
         for j in range(150):
             os.makedirs(f"{wide}/{i}/{j}")
-    deep = m.path("/srv/" + "/".join(["d"] * 1000))
-    os.makedirs(deep)
+    deep = m.path("/srv")
+    for _ in range(1000):      # os.makedirs would recurse 1,000 deep
+        deep += "/d"
+        os.mkdir(deep)
     for i in range(100):
         os.symlink("..", m.path(f"/srv/d/loop{i}"))
         os.mkfifo(m.path(f"/srv/d/fifo{i}"))
@@ -163,7 +166,8 @@ def median_run(script, top, times=3):
 
 
 def main():
-    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="bench-scan-")
+    try:
         print(f"building a machine of {ENVIRONMENTS} environments ...",
               flush=True)
         m, planted = build(os.path.join(tmp, "machine"))
@@ -176,6 +180,9 @@ def main():
               flush=True)
         h = hostile(os.path.join(tmp, "hostile"))
         hostile_s, hostile_counted, hostile_peak = run(SCAN, h.top)
+    finally:
+        # shutil.rmtree would recurse into the 1,000-deep chain.
+        subprocess.run(["rm", "-rf", "--one-file-system", tmp], check=True)
 
     ratio = walk_s / scan_s
     results = [

@@ -19,6 +19,8 @@ import os
 import posixpath
 from dataclasses import dataclass
 
+from pyweb_popcon.client import sites
+
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 6           # directories below a scan path looked into
@@ -44,16 +46,6 @@ class Place:
 def _skipped(parent, name):
     return (name in SKIPPED_NAMES or name.startswith(".Trash-")
             or (parent, name) in SKIPPED_BELOW)
-
-
-def _is_prefix(directory):
-    """True when `directory` holds lib/python3.X/site-packages."""
-    try:
-        with os.scandir(os.path.join(directory, "lib")) as it:
-            return any(e.name.startswith("python3.") and os.path.isdir(
-                os.path.join(e.path, "site-packages")) for e in it)
-    except OSError:
-        return False
 
 
 def walk(top, excluded, max_depth=MAX_DEPTH, home=False):
@@ -114,7 +106,7 @@ def walk(top, excluded, max_depth=MAX_DEPTH, home=False):
             try:
                 if (e.is_dir(follow_symlinks=False)
                         and e.stat(follow_symlinks=False).st_dev == device
-                        and not excluded.covers(child)):
+                        and not excluded.named(child)):
                     pending.append((e.path, child, depth + 1, child_mode))
             except OSError as err:
                 log.debug("skipping %s: %s", e.path, err.strerror)
@@ -155,7 +147,7 @@ def _what(directory, marks, dot_local):
         return "venv"
     if "conda-meta" in marks and marks["conda-meta"].is_dir():
         return "conda"
-    if "lib" in marks and _is_prefix(directory):
+    if "lib" in marks and sites.lib_sites(directory):
         if dot_local and os.path.basename(directory) == ".local":
             return "user"
         return "prefix"

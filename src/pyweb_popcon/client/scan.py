@@ -33,11 +33,11 @@ DEBIAN_SITE = "/usr/lib/python3/dist-packages"
 # self-built CPython's (make install to /usr/local).
 LOCAL_SITES = ("usr/local/lib/python3.*/dist-packages",
                "usr/local/lib/python3.*/site-packages")
-PLACE_SITES = "lib/python3.*/site-packages"
 VIA = {"venv": "venv", "conda": "conda", "prefix": "pip", "user": "user"}
 # Container images and containers' storage: other machines' trees.
 CONTAINER_STORAGE = ("/var/lib/docker", "/var/lib/containers",
                      "/var/lib/containerd")
+MAX_RESOLVED = 100_000  # directories a scan remembers the real path of
 USED_DAYS = 30         # a framework read within this many days is "used"
 
 
@@ -54,8 +54,10 @@ def upstream_version(debian_version):
 class AccessTimes:
     """Whether files were read lately, where the filesystem says so."""
 
-    def __init__(self, now=None, mountinfo="/proc/self/mountinfo"):
+    def __init__(self, now=None, mountinfo="/proc/self/mountinfo",
+                 resolve=os.path.realpath):
         self.since = (now or time.time()) - USED_DAYS * 86400
+        self.resolve = resolve
         self.mounts = []
         try:
             with open(mountinfo) as f:
@@ -73,7 +75,7 @@ class AccessTimes:
         Only noatime says so: a read-only view (a sandbox's ProtectSystem=)
         says nothing of the processes that import the framework.
         """
-        real = os.path.realpath(path)
+        real = self.resolve(path)
         for point, options in self.mounts:
             if real == point or real.startswith(point.rstrip("/") + "/"):
                 return "noatime" not in options
@@ -90,9 +92,8 @@ class AccessTimes:
         markers = []
         for module in modules:
             package = os.path.join(site, module)
-            for base, stem in ((package, "__init__"), (site, module)):
-                markers += glob.glob(os.path.join(
-                    glob.escape(base), "__pycache__", f"{stem}.*.pyc"))
+            markers += (sites.byte_code(package, "__init__")
+                        + sites.byte_code(site, module))
             if not markers:
                 markers += [p for p in (os.path.join(package, "__init__.py"),
                                         package + ".py") if os.path.exists(p)]
@@ -117,27 +118,66 @@ class Excluded:
     so an excluded directory reached by another name stays out.
     """
 
-    def __init__(self, root, directories):
+    def __init__(self, root, directories, resolve=os.path.realpath):
         self.root = root
+        self.resolve = resolve
         self.directories = set()
         for directory in directories:
             self.directories |= self.names(root.path(directory))
 
     def names(self, path):
         """The system paths `path` (in the tree) stands for."""
-        names = {os.path.normpath(self.root.system_path(path))}
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, self.root.top]) == self.root.top:
-            names.add(os.path.normpath(self.root.system_path(real)))
-        return names
+        named = self._system(os.path.normpath(path))
+        real = self._system(self.resolve(path))
+        return {named or os.path.normpath(self.root.system_path(path))} | (
+            {real} if real else set())
+
+    def _system(self, path):
+        """The system path of a normalised path in the tree, or None."""
+        top = self.root.top
+        if top == "/" or path == top:
+            return "/" if path == top else path
+        return path[len(top):] if path.startswith(top + "/") else None
 
     def covers(self, names):
         """True when one of the system paths `names` is kept out."""
         return any(name == d or name.startswith(d.rstrip("/") + "/")
                    for name in names for d in self.directories)
 
+    def named(self, names):
+        """covers() for a directory whose parent it does not cover."""
+        return any(name in self.directories for name in names)
+
     def __call__(self, path):
         return bool(self.directories) and self.covers(self.names(path))
+
+
+class Resolver:
+    """os.path.realpath, remembering what it found for each directory:
+    one scan resolves thousands of paths that share their parents."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, path):
+        if "/../" in path + "/":    # ".." after a link: let realpath say
+            return os.path.realpath(path)
+        path = os.path.abspath(path)
+        # The nearest ancestor already resolved, then the rest one name
+        # (one lstat) at a time, all of it again at a symbolic link.
+        todo, base = [], path
+        while base not in self.known and base != "/":
+            base, name = os.path.split(base)
+            todo.append(name)
+        real = self.known.get(base, base)
+        for name in reversed(todo):
+            real = os.path.join(real, name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+            base = os.path.join(base, name)
+            if len(self.known) < MAX_RESOLVED:
+                self.known[base] = real
+        return real
 
 
 # -- the dpkg database -------------------------------------------------------
@@ -242,22 +282,31 @@ class Tally:
                         dist.metadata))):
                 continue
             counted.add((name, dist.version))
-            code = site
-            if self.access is not None:
-                source = sites.editable_source(dist, self.root,
-                                               self.excluded)
-                code = source and sites.code_places(source, modules) or site
             self.add(dist.framework, dist.version, via,
                      python or (via == "target" and
                                 sites.compiled_python(site, modules)) or None,
-                     self.used(code, modules))
+                     self._vote(site, dist))
+
+    def _vote(self, site, dist):
+        """The "used" vote of `dist` in `site` (a site not excluded): from
+        its code there, else from where an editable install's code is."""
+        if self.access is None:
+            return None
+        modules = dist.framework.modules
+        vote = None if dist.source else self.access.used(site, modules)
+        if vote is None:
+            source = sites.editable_source(dist, self.root, self.excluded)
+            if source:
+                vote = self.used(sites.code_places(source, modules), modules)
+        return vote
 
     def place(self, place):
         if place.kind == "target":
             self.site(place.path, "target")
-            return
-        for site in _sites(place.path, PLACE_SITES, self.excluded):
-            self.site(site, VIA[place.kind])
+        elif not self.excluded(os.path.join(place.path, "lib")):
+            for site in sites.lib_sites(place.path):
+                if not self.excluded(site):
+                    self.site(site, VIA[place.kind])
 
     def entries(self):
         return tuple(sorted(
@@ -305,9 +354,11 @@ def scan(root, config):
     """(entries, dpkg architecture) for the machine under `root`."""
     homes = config["SCAN_HOMES"]
     kept_out = config["SCAN_EXCLUDE"] + CONTAINER_STORAGE
-    excluded = Excluded(root, kept_out + (() if homes else paths.HOMES))
-    tally = Tally(root, excluded,
-                  AccessTimes() if config["REPORT_USED"] else None)
+    resolve = Resolver()
+    excluded = Excluded(root, kept_out + (() if homes else paths.HOMES),
+                        resolve)
+    tally = Tally(root, excluded, AccessTimes(resolve=resolve)
+                  if config["REPORT_USED"] else None)
 
     dpkg = not any(excluded(root.path(p)) for p in (DPKG_STATUS, DPKG_INFO))
     installed = dpkg_installed(root) if dpkg else {}
@@ -331,7 +382,8 @@ def scan(root, config):
 
     if config["SCAN_VENVS"]:
         # Homes are walked from their own tops, or not at all.
-        fenced = Excluded(root, kept_out + paths.HOMES) if homes else excluded
+        fenced = Excluded(root, kept_out + paths.HOMES, resolve) if homes \
+            else excluded
         for scan_path in config["SCAN_PATHS"]:
             for place in places.walk(root.path(scan_path), fenced):
                 tally.place(place)

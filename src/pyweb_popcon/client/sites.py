@@ -4,7 +4,7 @@ versions, where an editable install's code is, and which Python it is for.
 Only catalogue names are ever opened; everything else is skipped unread.
 """
 
-import glob
+import functools
 import json
 import logging
 import os
@@ -24,6 +24,10 @@ READ_LIMIT = 65536      # bytes of a metadata file read: its header is first
 _SITE_PYTHON = re.compile(
     r"/lib/python(3\.[0-9]{1,2})/(?:site|dist)-packages$")
 _PYC_TAG = re.compile(r"\.cpython-3([0-9]{1,2})\.pyc$")
+
+
+# Distribution names repeat from one environment to the next.
+_canonical = functools.lru_cache(maxsize=4096)(canonicalize_name)
 
 
 def pep440(version):
@@ -102,7 +106,7 @@ def distributions(site, root, excluded, installer=False):
         if kind not in ("dist-info", "egg-info", "egg-link"):
             continue
         parts = stem.split("-")
-        framework = index.get(canonicalize_name(parts[0]))
+        framework = index.get(_canonical(parts[0]))
         if framework is None:
             continue
         path = os.path.join(site, entry)
@@ -152,8 +156,8 @@ def _source_version(source, framework):
     """The version in the egg-info a source tree holds for `framework`."""
     for entry in _names(source):
         stem, _, kind = entry.rpartition(".")
-        if (kind == "egg-info" and canonicalize_name(stem.split("-")[0])
-                in map(canonicalize_name, framework.pypi)):
+        if (kind == "egg-info" and _canonical(stem.split("-")[0])
+                in map(_canonical, framework.pypi)):
             return metadata_version(os.path.join(source, entry))
     return None
 
@@ -188,10 +192,26 @@ def code_places(source, modules):
     return source
 
 
+def lib_sites(prefix):
+    """The prefix's lib/python3.X/site-packages directories."""
+    lib = os.path.join(prefix, "lib")
+    return sorted(os.path.join(lib, name, "site-packages")
+                  for name in _names(lib) if name.startswith("python3.")
+                  and os.path.isdir(os.path.join(lib, name, "site-packages")))
+
+
 def site_python(site):
     """"3.X" for a site directory under lib/python3.X, else None."""
     m = _SITE_PYTHON.search(site)
     return m and m.group(1)
+
+
+def byte_code(directory, stem):
+    """The .pyc files Python compiled for `stem` (a module, or __init__
+    of a package) in `directory`'s __pycache__."""
+    cache = os.path.join(directory, "__pycache__")
+    return [os.path.join(cache, name) for name in _names(cache)
+            if name.startswith(stem + ".") and name.endswith(".pyc")]
 
 
 def compiled_python(site, modules):
@@ -199,12 +219,9 @@ def compiled_python(site, modules):
     Python only (as pip --target leaves it), else None."""
     tags = set()
     for module in modules:
-        for pattern in (os.path.join(glob.escape(site), glob.escape(module),
-                                     "__pycache__", "*.pyc"),
-                        os.path.join(glob.escape(site), "__pycache__",
-                                     glob.escape(module) + ".*.pyc")):
-            for pyc in glob.glob(pattern):
-                m = _PYC_TAG.search(pyc)
-                if m:
-                    tags.add(f"3.{m.group(1)}")
+        for pyc in (byte_code(os.path.join(site, module), "__init__")
+                    + byte_code(site, module)):
+            m = _PYC_TAG.search(pyc)
+            if m:
+                tags.add(f"3.{m.group(1)}")
     return tags.pop() if len(tags) == 1 else None
