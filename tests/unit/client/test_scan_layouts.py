@@ -222,9 +222,11 @@ print(json.dumps({"entries": [[e.name, e.version, e.via, e.envs, e.python]
 """
 
 
-def watched_scan(machine):
-    """(entries, every path opened or listed) of a scan in a fresh Python."""
-    done = subprocess.run([sys.executable, "-c", _WATCHED, machine.top],
+def watched_scan(machine, wrapper=()):
+    """(entries, every path opened or listed) of a scan in a fresh Python,
+    started through `wrapper`."""
+    done = subprocess.run([*wrapper, sys.executable, "-c", _WATCHED,
+                           machine.top],
                           capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": SRC, "PATH": os.environ["PATH"],
                                "PYTHONDONTWRITEBYTECODE": "1"})
@@ -368,12 +370,19 @@ def test_deep_trees_loops_and_fifos_do_not_hold_the_scan(machine):
     assert entries == [("flask", "3.0.3", "venv", 1, "3.11")]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
 def test_unreadable_directories_are_skipped(machine):
     machine.venv("/srv/open/venv", [("Flask", "3.0.3")])
     machine.venv("/srv/closed/venv", [("Django", "5.0.1")])
+    machine.venv("/srv/site-closed/venv", [("sanic", "23.12.1")])
     os.chmod(machine.path("/srv/closed"), 0)
+    os.chmod(machine.path("/srv/site-closed/venv/lib/python3.11"), 0)
+    # Root reads any directory: without its capabilities it reads as the
+    # unit's user would.
+    wrapper = ("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--") \
+        if os.geteuid() == 0 else ()
     try:
-        assert found(machine) == [("flask", "3.0.3", "venv", 1, "3.11")]
+        entries, _ = watched_scan(machine, wrapper)
     finally:
         os.chmod(machine.path("/srv/closed"), 0o755)
+        os.chmod(machine.path("/srv/site-closed/venv/lib/python3.11"), 0o755)
+    assert entries == [("flask", "3.0.3", "venv", 1, "3.11")]
