@@ -171,7 +171,7 @@ def editable_source(dist, root, excluded):
     try:
         url = json.loads(text) if text else {}
         editable = url.get("dir_info", {}).get("editable") is True
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     path = _file_url_path(url.get("url")) if editable else None
     source = path and root.path(path)

@@ -362,12 +362,17 @@ def test_deep_trees_loops_and_fifos_do_not_hold_the_scan(machine):
     os.makedirs(machine.path(f"{site}/bottle.egg-info"))
     os.mkfifo(machine.path(f"{site}/bottle.egg-info/PKG-INFO"))
     os.mkfifo(machine.path(f"{site}/sanic.egg-link"))
+    # And JSON nested past Python's recursion limit where a URL is read.
+    meta = machine.pep660(site, "Django", "5.0.1", "/srv/src/django")
+    with open(os.path.join(meta, "direct_url.json"), "w") as f:
+        f.write("[" * 60000)
     signal.alarm(60)
     try:
         entries = found(machine)
     finally:
         signal.alarm(0)
-    assert entries == [("flask", "3.0.3", "venv", 1, "3.11")]
+    assert entries == [("django", "5.0.1", "venv", 1, "3.11"),
+                       ("flask", "3.0.3", "venv", 1, "3.11")]
 
 
 def test_unreadable_directories_are_skipped(machine):
