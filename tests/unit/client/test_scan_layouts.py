@@ -251,11 +251,18 @@ def _homes_with_everything(m):
 
 def test_without_scan_homes_nothing_in_a_home_is_listed_or_read(machine):
     _homes_with_everything(machine)
+    # An environment and a prefix whose lib/ is a link into a home.
+    for trick in ("/srv/trick-venv", "/srv/trick-prefix"):
+        os.makedirs(machine.path(trick))
+        os.symlink("../../home/alice/.local/lib",
+                   machine.path(f"{trick}/lib"))
+    machine.file("/srv/trick-venv/pyvenv.cfg")
     machine.config('SCAN_PATHS="/ /srv /web-link"\n')
     entries, seen = watched_scan(machine)
     assert entries == [("django", "5.1.dev0", "venv", 1, "3.11")]
-    homes = [p for p in seen if machine.root.system_path(p).startswith(
-        ("/home", "/root"))]
+    # By the name used, and by where it leads.
+    homes = [p for p in seen for q in (p, os.path.realpath(p))
+             if machine.root.system_path(q).startswith(("/home", "/root"))]
     assert homes == []
     assert machine.path("/srv/dev/venv/lib/python3.11/site-packages") in seen
 
