@@ -173,6 +173,8 @@ def _never(m):
                 "/var/lib/containers/storage/vfs/dir/abc/venv",
                 "/srv/overlay/l1/diff/venv",            # an overlay layer
                 "/srv/proj/.tox/py311", "/srv/proj/.nox/tests",
+                "/srv/proj/.git/venv", "/srv/proj/node_modules/x/venv",
+                "/home/alice/.local/share/containers/storage/vfs/dir/venv",
                 "/home/alice/.cache/uv/builds-v0/.tmpAbC",
                 "/home/alice/.local/share/Trash/files/venv",
                 "/srv/.Trash-1000/files/venv",
