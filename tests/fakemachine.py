@@ -1,5 +1,6 @@
 """Whole fake machines in a directory, for `--root`: real files, no mocks."""
 
+import json
 import os
 import textwrap
 
@@ -93,15 +94,65 @@ class FakeMachine:
             _write(os.path.join(site, module, "__init__.py"), "")
         return meta
 
-    def venv(self, system_path, dists=()):
+    def venv(self, system_path, dists=(), python=PYTHON):
         """A virtual environment with (name, version[, module]) dists."""
         _write(self.path(os.path.join(system_path, "pyvenv.cfg")),
-               f"home = /usr/bin\nversion = {PYTHON}.2\n")
-        site = os.path.join(system_path, f"lib/python{PYTHON}/site-packages")
+               f"home = /usr/bin\nversion = {python}.2\n")
+        return self.prefix(system_path, dists, python, binary=False)
+
+    def prefix(self, system_path, dists=(), python=PYTHON, binary=True):
+        """A Python installed under a prefix (make install, a pyenv
+        version): bin/pythonX.Y and lib/pythonX.Y/site-packages."""
+        if binary:
+            self.file(f"{system_path}/bin/python{python}", mode=0o755)
+        site = os.path.join(system_path, f"lib/python{python}/site-packages")
         os.makedirs(self.path(site), exist_ok=True)
         for dist in dists:
             self.dist(site, *dist)
         return site
+
+    def conda(self, system_path, dists=(), python=PYTHON):
+        """A conda environment (or base): conda-meta/ beside the prefix."""
+        self.file(f"{system_path}/conda-meta/history", "==> 2024-01-01 <==\n")
+        return self.prefix(system_path, dists, python)
+
+    def user_site(self, home, dists=(), python=PYTHON):
+        """pip install --user's site in a home."""
+        return self.prefix(f"{home}/.local", dists, python, binary=False)
+
+    def target(self, system_path, name, version, module, python=None):
+        """pip install --target: dist-info with INSTALLER, module, and its
+        byte code as the installing `python` compiled it (if given)."""
+        meta = self.dist(system_path, name, version, module=module)
+        _write(os.path.join(meta, "INSTALLER"), "pip\n")
+        if python:
+            tag = python.replace(".", "")
+            self.file(f"{system_path}/{module}/__pycache__/"
+                      f"__init__.cpython-{tag}.pyc", "\0" * 16)
+        return meta
+
+    def source_tree(self, system_path, name, version, module):
+        """A project's checkout with its egg-info, as setup.py develop
+        leaves it."""
+        self.file(f"{system_path}/{module}/__init__.py")
+        self.file(f"{system_path}/{name}.egg-info/PKG-INFO",
+                  f"Metadata-Version: 2.1\nName: {name}\n"
+                  f"Version: {version}\n")
+        return self.path(system_path)
+
+    def egg_link(self, site, name, source):
+        """A legacy editable install: NAME.egg-link naming the source."""
+        self.file(f"{site}/{name}.egg-link", f"{source}\n.\n")
+        self.file(f"{site}/easy-install.pth", f"{source}\n")
+
+    def pep660(self, site, name, version, source):
+        """A PEP 660 editable install: dist-info whose direct_url.json
+        names the source directory."""
+        meta = self.dist(site, name, version)
+        _write(os.path.join(meta, "direct_url.json"),
+               json.dumps({"url": f"file://{source}",
+                           "dir_info": {"editable": True}}))
+        return meta
 
 
 # -- the machine the foundation issue describes, and what a scan finds ----

@@ -9,6 +9,8 @@ import os
 CONFIG = "/etc/pyweb-popcon.conf"
 DROPINS = "/etc/pyweb-popcon.conf.d"
 STATE_DIR = "/var/lib/pyweb-popcon"
+# Home directories: looked at only with SCAN_HOMES="yes".
+HOMES = ("/home", "/root")
 
 
 class Root:

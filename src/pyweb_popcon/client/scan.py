@@ -1,14 +1,15 @@
 """Find the catalogue frameworks installed on a machine, and how.
 
-Three places, as dpkg and pip leave them:
 - the dpkg database: packages whose status is "install ok installed";
-- system-wide pip: usr/local/lib/python3.*/dist-packages, and distributions
-  in usr/lib/python3/dist-packages that no Debian package owns;
-- virtual environments under the configured scan paths, found by their
-  pyvenv.cfg.
+- system-wide pip: distributions in usr/lib/python3/dist-packages that no
+  Debian package owns, and usr/local/lib/python3.*/{dist,site}-packages;
+- below the configured scan paths, and in homes with SCAN_HOMES=yes, the
+  places (environments, prefixes, --target directories, user sites) that
+  places.walk finds.
 Only catalogue names are ever kept; everything else is skipped unread.
-Nothing below a SCAN_EXCLUDE directory is read, and with REPORT_USED=no
-no access time is looked at.
+Nothing below a SCAN_EXCLUDE directory is read, nor, without SCAN_HOMES,
+anything in /home or /root; with REPORT_USED=no no access time is looked
+at.
 """
 
 import glob
@@ -18,19 +19,25 @@ import re
 import time
 from collections import defaultdict
 
-from packaging.utils import canonicalize_name
-
 from pyweb_popcon import catalogue
-from pyweb_popcon.report import Entry, public_version
+from pyweb_popcon.client import paths, places, sites
+from pyweb_popcon.client.sites import pep440
+from pyweb_popcon.report import Entry
 
 log = logging.getLogger(__name__)
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
 DEBIAN_SITE = "/usr/lib/python3/dist-packages"
-PIP_SITES = "/usr/local/lib/python3.*/dist-packages"
-VENV_SITES = "lib/python3.*/site-packages"
-MAX_DEPTH = 6          # directories below a scan path searched for venvs
+# pip of every Python installed system-wide: Debian's own, and a
+# self-built CPython's (make install to /usr/local).
+LOCAL_SITES = ("usr/local/lib/python3.*/dist-packages",
+               "usr/local/lib/python3.*/site-packages")
+VIA = {"venv": "venv", "conda": "conda", "prefix": "pip", "user": "user"}
+# Container images and containers' storage: other machines' trees.
+CONTAINER_STORAGE = ("/var/lib/docker", "/var/lib/containers",
+                     "/var/lib/containerd")
+MAX_RESOLVED = 100_000  # directories a scan remembers the real path of
 USED_DAYS = 30         # a framework read within this many days is "used"
 
 
@@ -42,26 +49,15 @@ def upstream_version(debian_version):
     return version.rsplit("-", 1)[0] if "-" in version else version
 
 
-def pep440(version):
-    """A PEP 440 public version for an installed version string, or None.
-
-    Debian's "~" sorts before a release as PEP 440 pre-releases do; a
-    Debian suffix such as "+dfsg" reads as a local part and is dropped.
-    """
-    found = public_version(version) or public_version(version.replace("~", ""))
-    if found is None:
-        release = re.match(r"[0-9]+(\.[0-9]+)*", version)
-        found = release and public_version(release.group())
-    return found
-
-
 # -- the "used" vote ---------------------------------------------------------
 
 class AccessTimes:
     """Whether files were read lately, where the filesystem says so."""
 
-    def __init__(self, now=None, mountinfo="/proc/self/mountinfo"):
+    def __init__(self, now=None, mountinfo="/proc/self/mountinfo",
+                 resolve=os.path.realpath):
         self.since = (now or time.time()) - USED_DAYS * 86400
+        self.resolve = resolve
         self.mounts = []
         try:
             with open(mountinfo) as f:
@@ -79,7 +75,7 @@ class AccessTimes:
         Only noatime says so: a read-only view (a sandbox's ProtectSystem=)
         says nothing of the processes that import the framework.
         """
-        real = os.path.realpath(path)
+        real = self.resolve(path)
         for point, options in self.mounts:
             if real == point or real.startswith(point.rstrip("/") + "/"):
                 return "noatime" not in options
@@ -96,9 +92,8 @@ class AccessTimes:
         markers = []
         for module in modules:
             package = os.path.join(site, module)
-            for base, stem in ((package, "__init__"), (site, module)):
-                markers += glob.glob(os.path.join(
-                    glob.escape(base), "__pycache__", f"{stem}.*.pyc"))
+            markers += (sites.byte_code(package, "__init__")
+                        + sites.byte_code(site, module))
             if not markers:
                 markers += [p for p in (os.path.join(package, "__init__.py"),
                                         package + ".py") if os.path.exists(p)]
@@ -114,47 +109,89 @@ class AccessTimes:
         return False
 
 
-# -- what the administrator keeps out ----------------------------------------------
+# -- what the administrator keeps out ---------------------------------------
 
 class Excluded:
-    """SCAN_EXCLUDE: directories the scan never enters, as a test on paths.
+    """Directories the scan never enters, as a test on paths.
 
     Paths are compared both as named and as their symbolic links resolve,
     so an excluded directory reached by another name stays out.
     """
 
-    def __init__(self, root, directories):
+    def __init__(self, root, directories, resolve=os.path.realpath):
         self.root = root
+        self.resolve = resolve
         self.directories = set()
         for directory in directories:
-            self.directories |= self._names(root.path(directory))
+            self.directories |= self.names(root.path(directory))
 
-    def _names(self, path):
+    def names(self, path):
         """The system paths `path` (in the tree) stands for."""
-        names = {self.root.system_path(os.path.normpath(path))}
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, self.root.top]) == self.root.top:
-            names.add(self.root.system_path(real))
-        return names
+        named = self._system(os.path.normpath(path))
+        real = self._system(self.resolve(path))
+        return {named or os.path.normpath(self.root.system_path(path))} | (
+            {real} if real else set())
+
+    def _system(self, path):
+        """The system path of a normalised path in the tree, or None."""
+        top = self.root.top
+        if top == "/" or path == top:
+            return "/" if path == top else path
+        return path[len(top):] if path.startswith(top + "/") else None
+
+    def covers(self, names):
+        """True when one of the system paths `names` is kept out."""
+        return any(name == d or name.startswith(d.rstrip("/") + "/")
+                   for name in names for d in self.directories)
+
+    def named(self, names):
+        """covers() for a directory whose parent it does not cover."""
+        return any(name in self.directories for name in names)
 
     def __call__(self, path):
-        if not self.directories:
-            return False
-        return any(name == d or name.startswith(d.rstrip("/") + "/")
-                   for name in self._names(path) for d in self.directories)
+        return bool(self.directories) and self.covers(self.names(path))
 
 
-# -- the dpkg database ---------------------------------------------------------
+class Resolver:
+    """os.path.realpath, remembering what it found for each directory:
+    one scan resolves thousands of paths that share their parents."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, path):
+        if "/../" in path + "/":    # ".." after a link: let realpath say
+            return os.path.realpath(path)
+        path = os.path.abspath(path)
+        # The nearest ancestor already resolved, then the rest one name
+        # (one lstat) at a time, all of it again at a symbolic link.
+        todo, base = [], path
+        while base not in self.known and base != "/":
+            base, name = os.path.split(base)
+            todo.append(name)
+        real = self.known.get(base, base)
+        for name in reversed(todo):
+            real = os.path.join(real, name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+            base = os.path.join(base, name)
+            if len(self.known) < MAX_RESOLVED:
+                self.known[base] = real
+        return real
+
+
+# -- the dpkg database -------------------------------------------------------
 
 def dpkg_installed(root):
     """{package: (version, architecture)} of installed packages we care for.
 
-    Only the catalogue's Debian packages and dpkg itself (whose architecture
-    is the machine's) are parsed; every other paragraph is skipped unread.
+    Only the catalogue's Debian packages, dpkg itself (whose architecture
+    is the machine's) and python3 (whose version is the system Python's)
+    are parsed; every other paragraph is skipped unread.
     Hand-written for that speed: python3-debian's deb822 would parse all of
     a 3,000-package status file, and dpkg-query is a process per run.
     """
-    wanted = set(catalogue.by_debian_package()) | {"dpkg"}
+    wanted = set(catalogue.by_debian_package()) | {"dpkg", "python3"}
     found = {}
     try:
         with open(root.path(DPKG_STATUS), encoding="utf-8",
@@ -203,114 +240,79 @@ class DpkgFiles:
         return system_path in self.everything
 
 
-# -- site directories -----------------------------------------------------------
-
-def distributions(site):
-    """Yield (Framework, version, metadata path) for catalogue dists in site."""
-    try:
-        names = os.listdir(site)
-    except OSError as e:
-        log.debug("skipping %s: %s", site, e.strerror)
-        return
-    index = catalogue.by_distribution()
-    for entry in names:
-        stem, dot, kind = entry.rpartition(".")
-        if kind not in ("dist-info", "egg-info"):
-            continue
-        parts = stem.split("-")
-        framework = index.get(canonicalize_name(parts[0]))
-        if framework is None:
-            continue
-        path = os.path.join(site, entry)
-        version = parts[1] if len(parts) > 1 else _metadata_version(path)
-        version = version and pep440(version)
-        if version:
-            yield framework, version, path
-        else:
-            log.debug("%s: no usable version", path)
-
-
-def _metadata_version(path):
-    """The Version: field of a dist-info/egg-info (file or directory).
-
-    Only the header is read, up to the Version: line: importlib.metadata
-    would parse the whole file (long descriptions included) as email.
-    """
-    for candidate in (os.path.join(path, "METADATA"),
-                      os.path.join(path, "PKG-INFO"), path):
-        try:
-            with open(candidate, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():
-                        break
-        except OSError:
-            continue
-    return None
-
-
-# -- virtual environments ----------------------------------------------------------
-
-def find_venvs(top, excluded):
-    """Yield directories holding a pyvenv.cfg below `top`.
-
-    Stays on top's filesystem, never follows symbolic links (so no loops),
-    does not look inside a venv for more venvs, never enters a directory
-    `excluded` says no to, and skips what it cannot read with a debug
-    message.
-    """
-    if excluded(top):
-        log.debug("skipping scan path %s: SCAN_EXCLUDE", top)
-        return
-    try:
-        device = os.stat(top).st_dev
-    except OSError as e:
-        log.debug("skipping scan path %s: %s", top, e.strerror)
-        return
-    pending = [(top, 0)]
-    while pending:
-        directory, depth = pending.pop()
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)
-        except OSError as e:
-            log.debug("skipping %s: %s", directory, e.strerror)
-            continue
-        if any(e.name == "pyvenv.cfg" for e in entries):
-            yield directory
-            continue
-        if depth >= MAX_DEPTH:
-            continue
-        for e in entries:
-            try:
-                if (e.is_dir(follow_symlinks=False)
-                        and e.stat(follow_symlinks=False).st_dev == device
-                        and not excluded(e.path)):
-                    pending.append((e.path, depth + 1))
-            except OSError as err:
-                log.debug("skipping %s: %s", e.path, err.strerror)
-
-
-# -- the whole machine ----------------------------------------------------------------
+# -- the whole machine -------------------------------------------------------
 
 class Tally:
-    """Entries keyed by (name, version, via), counting environments."""
+    """Entries keyed by (name, version, via, python), counting places;
+    each site directory is read once, however many ways it is reached."""
 
-    def __init__(self):
+    def __init__(self, root, excluded, access):
+        self.root, self.excluded, self.access = root, excluded, access
         self.envs = defaultdict(int)
         self.votes = defaultdict(list)
+        self.seen = set()
 
-    def add(self, framework, version, via, used):
-        key = (framework.name, version, via)
+    def used(self, site, modules):
+        if self.access is None or self.excluded(site):
+            return None
+        return self.access.used(site, modules)
+
+    def add(self, framework, version, via, python, used):
+        key = (framework.name, version, via, python)
         self.envs[key] += 1
         self.votes[key].append(used)
 
+    def site(self, site, via, python=None, owners=None):
+        """Count the catalogue distributions in `site`: all of them, or
+        with `owners` those no Debian package owns."""
+        try:
+            st = os.stat(site)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) in self.seen:
+            return
+        self.seen.add((st.st_dev, st.st_ino))
+        python = python or sites.site_python(site)
+        counted = set()
+        for dist in sites.distributions(site, self.root, self.excluded,
+                                        installer=via == "target"):
+            name, modules = dist.framework.name, dist.framework.modules
+            if (name, dist.version) in counted or (
+                    owners and owners.owns(self.root.system_path(
+                        dist.metadata))):
+                continue
+            counted.add((name, dist.version))
+            self.add(dist.framework, dist.version, via,
+                     python or (via == "target" and
+                                sites.compiled_python(site, modules)) or None,
+                     self._vote(site, dist))
+
+    def _vote(self, site, dist):
+        """The "used" vote of `dist` in `site` (a site not excluded): from
+        its code there, else from where an editable install's code is."""
+        if self.access is None:
+            return None
+        modules = dist.framework.modules
+        vote = None if dist.source else self.access.used(site, modules)
+        if vote is None:
+            source = sites.editable_source(dist, self.root, self.excluded)
+            if source:
+                vote = self.used(sites.code_places(source, modules), modules)
+        return vote
+
+    def place(self, place):
+        if place.kind == "target":
+            self.site(place.path, "target")
+        elif not self.excluded(os.path.join(place.path, "lib")):
+            for site in sites.lib_sites(place.path):
+                if not self.excluded(site):
+                    self.site(site, VIA[place.kind])
+
     def entries(self):
         return tuple(sorted(
-            (Entry(n, v, via, self.envs[(n, v, via)],
-                   _combine(self.votes[(n, v, via)]))
-             for n, v, via in self.envs), key=Entry.sort_key))
+            (Entry(n, v, via, count, _combine(self.votes[key]), python)
+             for key, count in self.envs.items()
+             for n, v, via, python in [key]), key=Entry.sort_key))
 
 
 def _combine(votes):
@@ -319,61 +321,74 @@ def _combine(votes):
     return False if False in votes else None
 
 
+def _sites(base, pattern, excluded):
+    """Site directories `pattern` matches below `base`, not excluded,
+    found without listing an excluded directory on the way."""
+    if excluded(os.path.join(base, pattern.partition("*")[0]
+                             .rpartition("/")[0])):
+        return []
+    return [p for p in sorted(glob.glob(os.path.join(glob.escape(base),
+                                                     pattern)))
+            if not excluded(p)]
+
+
+def _minor(debian_version):
+    """"3.X" of a Debian python3 package's version, or None."""
+    m = re.match(r"(?:[0-9]+:)?(3\.[0-9]{1,2})\b", debian_version)
+    return m and m.group(1)
+
+
+def _homes(root, excluded):
+    """/root and every directory in /home, as the tree has them."""
+    homes = [root.path("/root")]
+    if not excluded(root.path("/home")):
+        try:
+            with os.scandir(root.path("/home")) as it:
+                homes += sorted(e.path for e in it if e.is_dir())
+        except OSError as e:
+            log.debug("no homes in /home: %s", e.strerror)
+    return [h for h in homes if os.path.isdir(h)]
+
+
 def scan(root, config):
     """(entries, dpkg architecture) for the machine under `root`."""
-    excluded = Excluded(root, config["SCAN_EXCLUDE"])
-    access = AccessTimes() if config["REPORT_USED"] else None
+    homes = config["SCAN_HOMES"]
+    kept_out = config["SCAN_EXCLUDE"] + CONTAINER_STORAGE
+    resolve = Resolver()
+    excluded = Excluded(root, kept_out + (() if homes else paths.HOMES),
+                        resolve)
+    tally = Tally(root, excluded, AccessTimes(resolve=resolve)
+                  if config["REPORT_USED"] else None)
 
-    def used(site, modules):
-        if access is None or excluded(site):
-            return None
-        return access.used(site, modules)
-
-    def sites(base, pattern):
-        """Site directories `pattern` matches below `base`, not excluded,
-        found without listing an excluded directory on the way."""
-        if excluded(os.path.join(base, pattern.partition("*")[0]
-                                 .rpartition("/")[0])):
-            return []
-        return [p for p in sorted(glob.glob(os.path.join(glob.escape(base),
-                                                         pattern)))
-                if not excluded(p)]
-
-    tally = Tally()
     dpkg = not any(excluded(root.path(p)) for p in (DPKG_STATUS, DPKG_INFO))
     installed = dpkg_installed(root) if dpkg else {}
+    system = _minor(installed.get("python3", ("",))[0])
     debian_site = root.path(DEBIAN_SITE)
-
     debs = [p for p in installed if p in catalogue.by_debian_package()]
     for package in debs:
         framework = catalogue.by_debian_package()[package]
         version = pep440(upstream_version(installed[package][0]))
         if version:
-            tally.add(framework, version, "deb",
-                      used(debian_site, framework.modules))
+            tally.add(framework, version, "deb", system,
+                      tally.used(debian_site, framework.modules))
 
     # Unowned distributions in Debian's site are pip's; with the dpkg
     # database excluded there is no telling whose they are: none count.
-    owners = DpkgFiles(root, debs)
-    for site in [debian_site] if dpkg and not excluded(debian_site) else []:
-        for framework, version, path in distributions(site):
-            if not owners.owns(root.system_path(path)):
-                tally.add(framework, version, "pip",
-                          used(site, framework.modules))
-
-    for site in sites(root.top, PIP_SITES.lstrip("/")):
-        for framework, version, _ in distributions(site):
-            tally.add(framework, version, "pip",
-                      used(site, framework.modules))
+    if dpkg and not excluded(debian_site):
+        tally.site(debian_site, "pip", system, owners=DpkgFiles(root, debs))
+    for pattern in LOCAL_SITES:
+        for site in _sites(root.top, pattern, excluded):
+            tally.site(site, "pip")
 
     if config["SCAN_VENVS"]:
+        # Homes are walked from their own tops, or not at all.
+        fenced = Excluded(root, kept_out + paths.HOMES, resolve) if homes \
+            else excluded
         for scan_path in config["SCAN_PATHS"]:
-            for venv in find_venvs(root.path(scan_path), excluded):
-                seen = set()    # one venv counts once, whatever its Pythons
-                for site in sites(venv, VENV_SITES):
-                    for framework, version, _ in distributions(site):
-                        if (framework.name, version) not in seen:
-                            seen.add((framework.name, version))
-                            tally.add(framework, version, "venv",
-                                      used(site, framework.modules))
+            for place in places.walk(root.path(scan_path), fenced):
+                tally.place(place)
+        for home in _homes(root, excluded) if homes else ():
+            for place in places.walk(home, excluded, places.MAX_HOME_DEPTH,
+                                     home=True):
+                tally.place(place)
     return tally.entries(), installed.get("dpkg", ("", ""))[1]

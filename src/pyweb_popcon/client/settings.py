@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from pyweb_popcon import report
 from pyweb_popcon.common import conffile
-from pyweb_popcon.common.conffile import Key, absolute_path, absolute_paths, \
-    MAX_ZONE, dns_name, one_of, positive_int, yes_no
+from pyweb_popcon.common.conffile import ConfigError, Key, absolute_path, \
+    absolute_paths, MAX_ZONE, dns_name, one_of, positive_int, yes_no
 from pyweb_popcon.client import paths
 
 IDENTIFIER = "pyweb-popcon"        # in the journal: journalctl -t
@@ -91,9 +91,12 @@ KEYS = {
                    "SUBMIT_URL instead of the system's"),
     "USE_TOR": Key("no", one_of("no", "yes", "maybe"),
                    "send through Tor at 127.0.0.1:9050"),
-    "SCAN_VENVS": Key("yes", yes_no, "look for virtual environments"),
+    "SCAN_VENVS": Key("yes", yes_no,
+                      "look for environments and Python prefixes"),
     "SCAN_PATHS": Key("/srv /opt /var/www", absolute_paths,
-                      "where to look for virtual environments"),
+                      "where to look for environments (not in homes)"),
+    "SCAN_HOMES": Key("no", yes_no,
+                      "look in every home, /home/* and /root, too"),
     "SCAN_EXCLUDE": Key("", absolute_paths,
                         "directories the scan never enters"),
     "REPORT_USED": Key("yes", yes_no,
@@ -103,8 +106,24 @@ KEYS = {
 
 def load(root):
     """The configuration of the machine under `root`."""
-    return conffile.load(KEYS, root.path(paths.CONFIG),
-                         root.path(paths.DROPINS))
+    config = conffile.load(KEYS, root.path(paths.CONFIG),
+                           root.path(paths.DROPINS))
+    _homes_chosen_once(config)
+    return config
+
+
+def _homes_chosen_once(config):
+    """Homes are one choice, SCAN_HOMES: a scan path in a home without it
+    is an error, not a home half looked at."""
+    if config["SCAN_HOMES"]:
+        return
+    for path in config["SCAN_PATHS"]:
+        if any(os.path.normpath(path) == home or path.startswith(home + "/")
+               for home in paths.HOMES):
+            raise ConfigError(
+                f"{config.origins['SCAN_PATHS']}: SCAN_PATHS: {path} is in "
+                "the home directories, which are looked at only with "
+                'SCAN_HOMES="yes" (all of /home/* and /root)')
 
 
 def do_not_track(environ=os.environ):

@@ -42,7 +42,7 @@ def test_home_only_when_added(machine):
     machine.venv("/home/alice/proj/venv", [("sanic", "23.12.1")])
     entries, _ = scan.scan(machine.root, settings.load(machine.root))
     assert entries == ()
-    machine.config('SCAN_PATHS="/srv /home"\n')
+    machine.config('SCAN_PATHS="/srv /home"\nSCAN_HOMES="yes"\n')
     entries, _ = scan.scan(machine.root, settings.load(machine.root))
     assert summary(entries) == [("sanic", "23.12.1", "venv", 1)]
 

@@ -29,6 +29,7 @@ def test_quoting_forms_and_comments(machine):
         export SCAN_VENVS="no"
 
         SCAN_PATHS="/srv /home"
+        SCAN_HOMES="yes"
         KEY_FINGERPRINTS="0123456789abcdef0123456789ABCDEF01234567"
         HTTP_PROXY=""
     ''')
