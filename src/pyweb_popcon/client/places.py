@@ -147,7 +147,9 @@ def _what(directory, marks, dot_local):
         return "venv"
     if "conda-meta" in marks and marks["conda-meta"].is_dir():
         return "conda"
-    if "lib" in marks and sites.lib_sites(directory):
+    # A prefix's lib/ is its own: one that is a link may lead anywhere.
+    if ("lib" in marks and marks["lib"].is_dir(follow_symlinks=False)
+            and sites.lib_sites(directory)):
         if dot_local and os.path.basename(directory) == ".local":
             return "user"
         return "prefix"

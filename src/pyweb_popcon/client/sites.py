@@ -11,7 +11,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -172,13 +171,25 @@ def editable_source(dist, root, excluded):
     try:
         url = json.loads(text) if text else {}
         editable = url.get("dir_info", {}).get("editable") is True
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
-    parts = urlsplit(url.get("url", "")) if editable else None
-    if not parts or parts.scheme != "file":
+    path = _file_url_path(url.get("url")) if editable else None
+    source = path and root.path(path)
+    return None if not source or excluded(source) else source
+
+
+def _file_url_path(url):
+    """The path of a file: URL (file:///x or file://localhost/x), or None.
+
+    By hand: urllib would bring the network modules into the scanner.
+    """
+    if not isinstance(url, str) or not url.startswith("file://"):
         return None
-    source = root.path(unquote(parts.path))
-    return None if excluded(source) else source
+    rest = url[len("file://"):]
+    path = "/" + rest.partition("/")[2] if not rest.startswith("/") else rest
+    return re.sub(rb"%([0-9A-Fa-f]{2})",
+                  lambda m: bytes([int(m.group(1), 16)]),
+                  path.encode()).decode("utf-8", "replace")
 
 
 def code_places(source, modules):

@@ -121,12 +121,13 @@ class Directory:
             if not missing_ok:
                 raise
 
-    def write(self, name, data, mode=0o644, tmp=None):
+    def write(self, name, data, mode=0o644, tmp=None, time_ns=None):
         """Write `data` to `name`: temporary file, fsync, rename, fsync.
 
         The temporary file is made here, or in the Directory `tmp` (which
         must be on the same file system), and renamed over whatever `name`
-        was, a link included, without following it.
+        was, a link included, without following it.  With `time_ns`, the
+        file's access and modification times are that.
         """
         where = tmp or self
         temporary = f".tmp-{secrets.token_hex(8)}"
@@ -138,6 +139,8 @@ class Directory:
                 _owned_as(fd, self.fd)
                 f.write(data)
                 f.flush()
+                if time_ns is not None:
+                    os.utime(fd, ns=(time_ns, time_ns))
                 os.fsync(f.fileno())
             os.rename(temporary, self._plain(name), src_dir_fd=where.fd,
                       dst_dir_fd=self.fd)
@@ -163,13 +166,15 @@ def make_dirs(directory, mode=0o755):
             os.chown(new, st.st_uid, st.st_gid, follow_symlinks=False)
 
 
-def write_atomic(path, data, mode=0o644, tmp_dir=None):
+def write_atomic(path, data, mode=0o644, tmp_dir=None, time_ns=None):
     """Write `data` to `path` atomically (see Directory.write); the
     directory is made if need be, the temporary file made in `tmp_dir`
     when given."""
     with Directory.open(os.path.dirname(path), create=True) as directory:
         if tmp_dir is None:
-            directory.write(os.path.basename(path), data, mode)
+            directory.write(os.path.basename(path), data, mode,
+                            time_ns=time_ns)
             return
         with Directory.open(tmp_dir, create=True) as tmp:
-            directory.write(os.path.basename(path), data, mode, tmp=tmp)
+            directory.write(os.path.basename(path), data, mode, tmp=tmp,
+                            time_ns=time_ns)

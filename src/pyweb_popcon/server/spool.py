@@ -13,7 +13,9 @@ moves the entry back into incoming/ first, then removes its .reason: a
 crash between the two leaves a .reason without an entry, which expiry
 removes in time, never a quarantined entry without its reason.  Expiry
 removes an entry first, then its .reason, for the same reason.
-os.replace keeps a file's mtime, which ingest reads as its receive time.
+A file's mtime is its receive time, to the hour (see clock.py): set when
+it is stored, kept by os.replace, read by ingest.  A .reason file's is the
+hour it was quarantined in.
 """
 
 import collections
@@ -30,6 +32,7 @@ import uuid
 from typing import NamedTuple
 
 from pyweb_popcon.common import files
+from pyweb_popcon.server import clock
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class Spool:
         kind of spool."""
         name = uuid.uuid4().hex
         files.write_atomic(self.path(name), body, mode=0o640,
-                           tmp_dir=self.tmp)
+                           tmp_dir=self.tmp, time_ns=clock.this_hour())
         return name
 
     def path(self, name):
@@ -100,9 +103,11 @@ class Spool:
         return os.path.join(self.incoming, name)
 
     def waiting(self):
-        """([(name, mtime_ns)] of the regular files, [(name, what it is)]
-        of the other entries) in incoming/, but for the receivers' files
-        being written (dot-files)."""
+        """([(name, receive time)] of the regular files, [(name, what it
+        is)] of the other entries) in incoming/, but for the receivers'
+        files being written (dot-files).  A receive time is the hour of
+        the file's mtime, in nanoseconds (files stored before the clock
+        kept hours have finer ones)."""
         found, others = [], []
         with os.scandir(self.incoming) as it:
             for entry in it:
@@ -112,7 +117,8 @@ class Spool:
                     continue
                 if stat.S_ISREG(st.st_mode):
                     if not entry.name.startswith("."):
-                        found.append((entry.name, st.st_mtime_ns))
+                        found.append((entry.name,
+                                      clock.hour(st.st_mtime_ns)))
                 else:
                     others.append((entry.name, _KINDS.get(
                         stat.S_IFMT(st.st_mode), "an entry of another kind")))
@@ -197,7 +203,7 @@ class Spool:
         reason_path = os.path.join(self.quarantine, kept + self.REASON)
         files.write_atomic(reason_path,
                            (reason_line(reason, detail) + "\n").encode(),
-                           mode=0o640)
+                           mode=0o640, time_ns=clock.this_hour())
         try:
             os.replace(self.path(name), os.path.join(self.quarantine, kept))
         except FileNotFoundError:       # taken away by hand meanwhile
@@ -206,6 +212,11 @@ class Spool:
         except OSError:
             os.unlink(reason_path)
             raise
+        # Whatever put it in incoming/ (a receiver keeps hours already).
+        moved = os.path.join(self.quarantine, kept)
+        with contextlib.suppress(OSError):
+            at = clock.hour(os.lstat(moved).st_mtime_ns)
+            os.utime(moved, ns=(at, at), follow_symlinks=False)
         return True
 
     def _quarantine_name(self, name):

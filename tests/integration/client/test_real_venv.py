@@ -41,8 +41,13 @@ def test_pip_installed_wheel_is_found_and_vote_follows_import(venv_machine):
     run = run_cli(["show", "--root", m.top])
     assert run.code == 0, run.stderr
     found = json.loads(run.stdout)["frameworks"]
+    # The Python it runs under, as the venv's own interpreter says.
+    python = subprocess.run(
+        [f"{venv}/bin/python", "-c",
+         "import sys; print('%d.%d' % sys.version_info[:2])"],
+        check=True, capture_output=True, text=True).stdout.strip()
     assert found == [{"name": "bottle", "version": "0.12.25", "via": "venv",
-                      "envs": 1, "used": False}]
+                      "python": python, "envs": 1, "used": False}]
 
     time.sleep(0.05)        # past the kernel's coarse timestamp tick
     subprocess.run([f"{venv}/bin/python", "-c", "import bottle"], check=True)

@@ -15,6 +15,7 @@ from server_fixtures import (ENV, PYTHON, Server, backend,  # noqa: F401
                              stranger)
 
 T0 = time.time() - 3600
+HOUR = 3600
 
 
 def ingest(srv, *args):
@@ -83,8 +84,9 @@ def test_replacement_by_receive_time_and_forget(server):  # noqa: F811
     host = str(uuid.uuid4())
     old = make_report(host, frameworks=[("django", "3.2.25", "pip")])
     new = make_report(host, frameworks=[("django", "4.2.11", "deb")])
-    # The newer report is in the spool first and has the earlier name.
-    server.drop(enc.encrypt(new), received=T0 + 60, name="a")
+    # The newer report is in the spool first and has the earlier name;
+    # received an hour later (the server's clock keeps hours).
+    server.drop(enc.encrypt(new), received=T0 + HOUR, name="a")
     server.drop(enc.encrypt(old), received=T0, name="b")
     assert ingest(server).startswith("1 ingested, 0 replaced, 0 forgotten, "
                                      "1 outdated")
@@ -92,9 +94,9 @@ def test_replacement_by_receive_time_and_forget(server):  # noqa: F811
         assert store.query("SELECT version, via FROM host_frameworks") == [
             ("4.2.11", "deb")]
     newest = make_report(host, frameworks=[("flask", "3.0.3", "venv")])
-    server.drop(enc.encrypt(newest), received=T0 + 120)
+    server.drop(enc.encrypt(newest), received=T0 + 2 * HOUR)
     assert ingest(server).startswith("1 ingested, 1 replaced")
-    server.drop(enc.encrypt(make_forget(host)), received=T0 + 180)
+    server.drop(enc.encrypt(make_forget(host)), received=T0 + 3 * HOUR)
     assert ingest(server).startswith("0 ingested, 0 replaced, 1 forgotten")
     with server.store() as store:
         assert rule.folded(store, 1)["hosts"] == 0

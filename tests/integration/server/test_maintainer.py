@@ -108,7 +108,8 @@ def test_requeue_after_a_key_is_imported(tmp_path):
     sent = {}
     for i in range(3):
         host = f"00000000-0000-4000-8000-00000000000{i}"
-        received = time.time() - (i + 1) * 3600
+        # On the hour: the server keeps receive times to the hour.
+        received = time.time() // 3600 * 3600 - (i + 1) * 3600
         sent[srv.drop(old.encrypt(make_report(host_id=host)),
                       received=received)] = (host, received)
     garbage = srv.drop(b"-----BEGIN PGP MESSAGE-----\n\nAAAA\n")
@@ -253,6 +254,12 @@ def test_rotation_needs_no_flag_day(tmp_path):
         # The old key still decrypts what clients that never updated send.
         assert submit(behind)[0] == 0
         assert recipients(srv, tmp_path) == [1, 1]
+        # Received in a later hour than the first reports, as WINDOW
+        # stands for a month: the server's clock keeps hours.
+        for name in srv.incoming_files():
+            later = os.stat(f"{srv.incoming}/{name}").st_mtime_ns \
+                + 3600 * 10**9
+            os.utime(f"{srv.incoming}/{name}", ns=(later, later))
         assert srv.run("ingest").stdout.startswith("2 ingested, 2 replaced")
         # EXPIRE_DAYS after the switch the old key is retired.
         later = datetime.date.today() + datetime.timedelta(days=21)

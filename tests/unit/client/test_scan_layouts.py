@@ -173,6 +173,8 @@ def _never(m):
                 "/var/lib/containers/storage/vfs/dir/abc/venv",
                 "/srv/overlay/l1/diff/venv",            # an overlay layer
                 "/srv/proj/.tox/py311", "/srv/proj/.nox/tests",
+                "/srv/proj/.git/venv", "/srv/proj/node_modules/x/venv",
+                "/home/alice/.local/share/containers/storage/vfs/dir/venv",
                 "/home/alice/.cache/uv/builds-v0/.tmpAbC",
                 "/home/alice/.local/share/Trash/files/venv",
                 "/srv/.Trash-1000/files/venv",
@@ -222,9 +224,11 @@ print(json.dumps({"entries": [[e.name, e.version, e.via, e.envs, e.python]
 """
 
 
-def watched_scan(machine):
-    """(entries, every path opened or listed) of a scan in a fresh Python."""
-    done = subprocess.run([sys.executable, "-c", _WATCHED, machine.top],
+def watched_scan(machine, wrapper=()):
+    """(entries, every path opened or listed) of a scan in a fresh Python,
+    started through `wrapper`."""
+    done = subprocess.run([*wrapper, sys.executable, "-c", _WATCHED,
+                           machine.top],
                           capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": SRC, "PATH": os.environ["PATH"],
                                "PYTHONDONTWRITEBYTECODE": "1"})
@@ -249,11 +253,18 @@ def _homes_with_everything(m):
 
 def test_without_scan_homes_nothing_in_a_home_is_listed_or_read(machine):
     _homes_with_everything(machine)
+    # An environment and a prefix whose lib/ is a link into a home.
+    for trick in ("/srv/trick-venv", "/srv/trick-prefix"):
+        os.makedirs(machine.path(trick))
+        os.symlink("../../home/alice/.local/lib",
+                   machine.path(f"{trick}/lib"))
+    machine.file("/srv/trick-venv/pyvenv.cfg")
     machine.config('SCAN_PATHS="/ /srv /web-link"\n')
     entries, seen = watched_scan(machine)
     assert entries == [("django", "5.1.dev0", "venv", 1, "3.11")]
-    homes = [p for p in seen if machine.root.system_path(p).startswith(
-        ("/home", "/root"))]
+    # By the name used, and by where it leads.
+    homes = [p for p in seen for q in (p, os.path.realpath(p))
+             if machine.root.system_path(q).startswith(("/home", "/root"))]
     assert homes == []
     assert machine.path("/srv/dev/venv/lib/python3.11/site-packages") in seen
 
@@ -360,20 +371,32 @@ def test_deep_trees_loops_and_fifos_do_not_hold_the_scan(machine):
     os.makedirs(machine.path(f"{site}/bottle.egg-info"))
     os.mkfifo(machine.path(f"{site}/bottle.egg-info/PKG-INFO"))
     os.mkfifo(machine.path(f"{site}/sanic.egg-link"))
+    # And JSON nested past Python's recursion limit where a URL is read.
+    meta = machine.pep660(site, "Django", "5.0.1", "/srv/src/django")
+    with open(os.path.join(meta, "direct_url.json"), "w") as f:
+        f.write("[" * 60000)
     signal.alarm(60)
     try:
         entries = found(machine)
     finally:
         signal.alarm(0)
-    assert entries == [("flask", "3.0.3", "venv", 1, "3.11")]
+    assert entries == [("django", "5.0.1", "venv", 1, "3.11"),
+                       ("flask", "3.0.3", "venv", 1, "3.11")]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
 def test_unreadable_directories_are_skipped(machine):
     machine.venv("/srv/open/venv", [("Flask", "3.0.3")])
     machine.venv("/srv/closed/venv", [("Django", "5.0.1")])
+    machine.venv("/srv/site-closed/venv", [("sanic", "23.12.1")])
     os.chmod(machine.path("/srv/closed"), 0)
+    os.chmod(machine.path("/srv/site-closed/venv/lib/python3.11"), 0)
+    # Root reads any directory: without its capabilities it reads as the
+    # unit's user would.
+    wrapper = ("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--") \
+        if os.geteuid() == 0 else ()
     try:
-        assert found(machine) == [("flask", "3.0.3", "venv", 1, "3.11")]
+        entries, _ = watched_scan(machine, wrapper)
     finally:
         os.chmod(machine.path("/srv/closed"), 0o755)
+        os.chmod(machine.path("/srv/site-closed/venv/lib/python3.11"), 0o755)
+    assert entries == [("flask", "3.0.3", "venv", 1, "3.11")]

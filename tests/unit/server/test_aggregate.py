@@ -146,3 +146,23 @@ def test_under_min_hosts_publishes_no_figure(store, tmp_path):
         assert re.search(r"Total\s+-", (tmp_path / "www" / "by_inst.txt")
                          .read_text())
     assert store.history() == []
+
+
+@pytest.mark.parametrize("epsilon", ["", "1"], ids=["exact", "noised"])
+def test_made_up_os_names_are_counted_as_other_never_shown(store, tmp_path,
+                                                           epsilon):
+    """Enough forged hosts can inflate counts, but not choose the text:
+    an OS the project does not list is published as "other" only."""
+    populate(store)
+    add(store, 40, [("django", "4.2.11", "deb", True)], vendor="secretcorp",
+        release="2026-02-30")
+    out = tmp_path / "www"
+    stats = aggregate.run(store, str(out), K, datetime.date(2026, 11, 28),
+                          epsilon=epsilon)
+    shown = {e["name"]: e["hosts"] for e in stats["os"]}
+    assert "secretcorp 2026-02-30" not in shown
+    if not epsilon:
+        assert shown["other"] == 40 + 3 and shown["Debian 12"] == 33
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"secretcorp" not in path.read_bytes(), path

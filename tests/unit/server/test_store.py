@@ -1,6 +1,7 @@
 """The store on SQLite and on a real PostgreSQL: schema and its migration,
 upsert, expiry."""
 
+import dataclasses
 import random
 import uuid
 
@@ -14,6 +15,7 @@ from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401
 
 DAY = 86_400 * 10**9
+HOUR_NS = 3600 * 10**9
 NOW = 1_800_000_000 * 10**9
 
 
@@ -96,7 +98,8 @@ def test_expiry_at_19_20_21_days(store, tmp_path, age_days, kept):
 
 
 def test_expiry_just_under_20_days_keeps(store, tmp_path):
-    store.put([(NOW - 20 * DAY + 10**9, "a",
+    # Just under, as the store tells: it keeps receive times to the hour.
+    store.put([(NOW - 20 * DAY + HOUR_NS, "a",
                 rep(str(uuid.uuid4()), ("django", "4.2.11")))])
     assert expire.run(store, str(tmp_path), 20, now_ns=NOW) == (0, 0)
 
@@ -303,3 +306,47 @@ def test_a_literal_question_mark_and_percent_survive(store):
                        f"'{d.percent}?'") == [(1, "%?")]
     store.record_history("2026-11-28?", {"hosts": 1, "note": "50%?"})
     assert store.history() == [("2026-11-28?", {"hosts": 1, "note": "50%?"})]
+
+
+def test_receive_times_are_kept_to_the_hour(store):
+    store.put([(NOW + 59 * 60 * 10**9 + 123_456_789, "a",
+                rep(str(uuid.uuid4()), ("django", "4.2.11")))])
+    assert store.query("SELECT received FROM hosts") == [(NOW,)]
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)], ids=["in turn",
+                                                         "reversed"])
+def test_within_one_hour_forget_wins_then_the_later_date(store, order):
+    """The clock keeps hours, so "later" within one needs no finer one:
+    whatever order they are ingested in, a forget wins over a report of
+    the same hour, and of two reports the later dated one."""
+    host = str(uuid.uuid4())
+    older = dataclasses.replace(rep(host, ("django", "3.2.25")),
+                                date="2026-11-21")
+    newer = rep(host, ("django", "4.2.11"))
+    # Receipts ordered against the dates: the date decides, not the name.
+    pairs = [(NOW + 10**9, "b", older), (NOW + 2 * 10**9, "a", newer)]
+    for i in order:
+        store.put([pairs[i]])
+    assert store.query("SELECT version FROM host_frameworks") == [("4.2.11",)]
+    forget = (NOW + 10**9, "0", report.Forget(host))
+    late = (NOW + 3 * 10**9, "z", rep(host, ("flask", "3.0.3")))
+    for message in ([forget, late] if order == (0, 1) else [late, forget]):
+        store.put([message])
+    assert store.live_hosts() == 0
+
+
+def test_receive_times_of_before_are_cut_to_the_hour(tmp_path, backend,
+                                                     monkeypatch):  # noqa: F811,E501
+    url = database_url(backend, str(tmp_path))
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:3])
+    with Store(url) as old:
+        with old.transaction():
+            old._add_partition(NOW // DAY)
+            old.query(f"INSERT INTO hosts_{_suffix(NOW // DAY)} (host_id, "
+                      "received, receipt, forgotten) VALUES ("
+                      f"{old.dialect.marks(4)})",
+                      (str(uuid.uuid4()), NOW + 1234 * 10**9 + 5, "r", 0))
+    monkeypatch.undo()
+    with Store(url) as store:
+        assert store.query("SELECT received FROM hosts") == [(NOW,)]

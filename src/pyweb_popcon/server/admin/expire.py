@@ -2,9 +2,11 @@
 older than EXPIRE_DAYS;
 and delete temporary files in the spool that no writer is left for.
 
-A host is gone once its newest message is `days` days old or older: with
-the default, a machine that stopped reporting is forgotten 20 days after
-its last report reached the receiver.
+A host is gone once its newest message is `days` days old or older,
+counted from the start of the hour it arrived in (the store keeps no
+finer time, see clock.py): with the default, a machine that stopped
+reporting is forgotten within the hour before 20 days after its last
+report reached the receiver, never later.
 """
 
 import logging

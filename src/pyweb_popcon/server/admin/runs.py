@@ -10,11 +10,11 @@ process ID that is gone, and `status` says it did not finish.
 """
 
 import contextlib
-import datetime
 import json
 import os
 
 from pyweb_popcon.common import files
+from pyweb_popcon.server import clock
 
 COMMANDS = ("ingest", "expire", "aggregate")
 
@@ -23,14 +23,12 @@ def _path(state_dir, command):
     return os.path.join(state_dir, "runs", f"{command}.json")
 
 
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds")
-
-
 def _write(state_dir, command, record):
+    # Times to the hour (see clock.py): an ingest run follows each
+    # submission, so its times would be the submission's.
     files.write_atomic(_path(state_dir, command),
-                       (json.dumps(record) + "\n").encode())
+                       (json.dumps(record) + "\n").encode(),
+                       time_ns=clock.this_hour())
 
 
 class Run:
@@ -45,18 +43,19 @@ class Run:
 @contextlib.contextmanager
 def recorded(state_dir, command):
     """Record a run of `command` around the block: failed if it raises."""
-    record = {"command": command, "started": _now(), "pid": os.getpid(),
-              "outcome": "running"}
+    record = {"command": command, "started": clock.this_hour_iso(),
+              "pid": os.getpid(), "outcome": "running"}
     _write(state_dir, command, record)
     run = Run()
     try:
         yield run
     except BaseException as e:
-        record.update(finished=_now(), outcome="failed",
+        record.update(finished=clock.this_hour_iso(), outcome="failed",
                       summary=str(e) or type(e).__name__)
         _write(state_dir, command, record)
         raise
-    record.update(finished=_now(), outcome="failed" if run.failed else "ok",
+    record.update(finished=clock.this_hour_iso(),
+                  outcome="failed" if run.failed else "ok",
                   summary=run.summary)
     _write(state_dir, command, record)
 

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from pyweb_popcon import report
 from pyweb_popcon.server.published import OTHER
-from pyweb_popcon.server.publish import noise
+from pyweb_popcon.server.publish import known, noise
 
 
 # -- folding ------------------------------------------------------------------
@@ -154,10 +154,12 @@ def _within(counts, name):
     return {b: n for (fw, b), n in counts.items() if fw == name}
 
 
-def _single(counts):
+def _single(counts, publishable=lambda bucket: True):
     """{bucket: n} from {(bucket,): n}, the folded "other" left out
-    (a partition's is the total minus what is shown)."""
-    return {b: n for (b,), n in counts.items() if b != OTHER}
+    (a partition's is the total minus what is shown), and buckets that may
+    not be published (they count in "other" so)."""
+    return {b: n for (b,), n in counts.items()
+            if b != OTHER and publishable(b)}
 
 
 def statistics(counts, k, day, least=None, epsilon=None):
@@ -190,8 +192,8 @@ def statistics(counts, k, day, least=None, epsilon=None):
     pythons = {b: n for (b,), n in counts["pythons"].items()}
     stats.update({
         "hosts": total,
-        "os": _ranked(protect(_single(counts["os"]), top, k, least, True),
-                      "name"),
+        "os": _ranked(protect(_single(counts["os"], known.os_name), top, k,
+                              least, True), "name"),
         "pythons": _ranked(protect(pythons, top, k, least), "version"),
         "virt": _fixed(protect(_single(counts["virt"]), top, k, least, True),
                        report.VIRTS),

@@ -13,6 +13,7 @@ import hashlib
 from packaging.version import Version
 
 from pyweb_popcon import report
+from pyweb_popcon.server import clock
 from pyweb_popcon.server.store.partitions import DAY_NS, _suffix, _union
 
 
@@ -39,7 +40,8 @@ class Hosts:
         return hosts
 
     def put(self, messages):
-        """Store (received_ns, receipt, Report|Forget) in one transaction.
+        """Store (received_ns, receipt, Report|Forget) in one transaction;
+        receive times are kept to the hour (see clock.py).
 
         Returns a list of outcomes in input order: "new", "replaced",
         "forgotten" or "outdated" (something newer is already stored).
@@ -64,7 +66,9 @@ class Hosts:
     def _put_one(self, received, receipt, message):
         d = self.dialect
         host = message.host_id
-        if isinstance(message, report.Forget):
+        received = clock.hour(received)
+        forget = isinstance(message, report.Forget)
+        if forget:
             fields = (host, received, receipt, 1) + (None,) * 8
         else:
             os_ = message.os
@@ -78,9 +82,12 @@ class Hosts:
             self.query(f"SELECT pg_advisory_xact_lock({d.p})",
                        (_lock_key(host),))
         stored = self._find(self._days(), host)
-        # The spool name breaks ties so the result never depends on the
+        # Which is later, with a clock that keeps hours: within one hour a
+        # forget wins over a report, then the later report date; the spool
+        # name breaks the ties left, so the result never depends on the
         # order messages are ingested in.
-        if stored and (received, receipt) <= stored[:2]:
+        if stored and (received, forget, "" if forget else message.date,
+                       receipt) <= stored:
             return "outdated"
         if stored:
             self._delete(_suffix(stored[0] // DAY_NS), f"host_id = {d.p}",
@@ -88,7 +95,7 @@ class Hosts:
         name = _suffix(received // DAY_NS)
         self.query(f"INSERT INTO hosts_{name} VALUES ({d.marks(len(fields))})",
                    fields)
-        if isinstance(message, report.Forget):
+        if forget:
             return "forgotten"
         self._many(f"INSERT INTO host_frameworks_{name} VALUES ({d.marks(7)})",
                    [(host, e.name, e.version, series(e.version), e.via,
@@ -96,12 +103,13 @@ class Hosts:
                     for e in message.frameworks])
         self._many(f"INSERT INTO host_pythons_{name} VALUES ({d.marks(2)})",
                    [(host, p) for p in message.pythons])
-        return "replaced" if stored and not stored[2] else "new"
+        return "replaced" if stored and not stored[1] else "new"
 
     def _find(self, days, host):
-        """(received, receipt, forgotten) of the host's row, or None."""
+        """(received, forgotten, report date or "", receipt) of the host's
+        row, or None."""
         rows = self.query(_union([
-            "SELECT received, receipt, forgotten FROM "
+            "SELECT received, forgotten, COALESCE(date, ''), receipt FROM "
             f"hosts_{_suffix(day)} WHERE host_id = {self.dialect.p}"
             for day in days]), (host,) * len(days)) if days else []
         return rows[0] if rows else None

@@ -1,5 +1,6 @@
 """The schema and its migrations, one after another, once each."""
 
+from pyweb_popcon.server.clock import HOUR_NS
 from pyweb_popcon.server.store.engine import StoreError
 from pyweb_popcon.server.store.partitions import DAY_NS, _suffix
 
@@ -120,7 +121,19 @@ MIGRATIONS = (
         {"postgresql": "DROP SEQUENCE hosts_hid",
          "sqlite": "DROP TABLE hosts_hid"},
     ),
+    (
+        # Receive times to the hour (see clock.py), as they are kept now.
+        lambda store: _to_the_hour(store),
+    ),
 )
+
+
+def _to_the_hour(store):
+    """Migration 4: every receive time kept cut to its hour."""
+    for day in store._days():
+        # Integer division on both engines (no "%": psycopg's placeholder).
+        store.query(f"UPDATE hosts_{_suffix(day)} SET received = received / "
+                    f"{HOUR_NS} * {HOUR_NS}")
 
 
 def _split_by_day(store):
