@@ -123,17 +123,21 @@ def _make_base(new):
         pass
 
 
-def django_wheel():
-    """A Django wheel, downloaded once into the cache."""
-    found = sorted(glob.glob(os.path.join(WHEELS, "[Dd]jango-4.2*.whl")))
+def wheel(pattern, requirement):
+    """A wheel matching `pattern`, downloaded once (`requirement`) into the
+    cache, which containers see as /srv/wheels."""
+    found = sorted(glob.glob(os.path.join(WHEELS, pattern)))
     if not found:
         os.makedirs(WHEELS, exist_ok=True)
         run("/usr/bin/python3", "-m", "pip", "download", "--no-deps",
-            "--only-binary=:all:", "-d", WHEELS, "Django>=4.2,<4.3",
-            timeout=300)
-        found = sorted(glob.glob(os.path.join(WHEELS,
-                                              "[Dd]jango-4.2*.whl")))
+            "--only-binary=:all:", "-d", WHEELS, requirement, timeout=300)
+        found = sorted(glob.glob(os.path.join(WHEELS, pattern)))
     return found[-1]
+
+
+def django_wheel():
+    """A Django wheel, downloaded once into the cache."""
+    return wheel("[Dd]jango-4.2*.whl", "Django>=4.2,<4.3")
 
 
 # -- the booted container -------------------------------------------------------
@@ -275,8 +279,8 @@ def conf_value(text, key):
     return found[-1] if found else None
 
 
-def reconfigure(box, answer):
-    box.sh(f"echo 'pyweb-popcon pyweb-popcon/participate boolean {answer}'"
+def reconfigure(box, answer, question="participate"):
+    box.sh(f"echo 'pyweb-popcon pyweb-popcon/{question} boolean {answer}'"
            " | debconf-set-selections; dpkg-reconfigure -fnoninteractive "
            "pyweb-popcon")
 
