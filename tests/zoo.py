@@ -68,7 +68,10 @@ SDISTS = ("bottle==0.12.22", "bottle==0.12.24", "bottle==0.12.25",
           "bottle==0.13.5")
 # Falcon's compiled wheels are 12 MB: its pure-Python one instead.
 PURE = {"falcon"}
-DEB = "python3-bottle"
+# The framework's package, then the system Python it depends on (in that
+# order: the interpreter is left out, so its postinst must not find
+# py3compile yet).
+DEBS = ("python3-bottle", "python3-minimal", "python3")
 USER = ("alice", 1000)          # a user with a 0700 home, as adduser makes
 # SCAN_EXCLUDE in every run of the test: a venv below each.
 EXCLUDED = ("/srv/excluded", f"/home/{USER[0]}/scratch")
@@ -158,27 +161,32 @@ def _sdists(tools):
     return directory
 
 
-def _deb():
+def _debs():
+    """The .deb files of DEBS, in that order."""
     directory = os.path.join(CACHE, "debs")
     os.makedirs(directory, exist_ok=True)
-    found = glob.glob(os.path.join(directory, f"{DEB}_*.deb"))
-    if not found:
+
+    def found():
+        return [next(iter(glob.glob(os.path.join(directory,
+                                                 f"{package}_*.deb"))), None)
+                for package in DEBS]
+    if None in found():
         try:
-            _run(["apt-get", "download", "-q", DEB], cwd=directory)
+            _run(["apt-get", "download", "-q", *DEBS], cwd=directory)
         except RuntimeError:        # no package lists yet on a new machine
             _run(["apt-get", "update", "-q"])
-            _run(["apt-get", "download", "-q", DEB], cwd=directory)
-        found = glob.glob(os.path.join(directory, f"{DEB}_*.deb"))
-    return found[0]
+            _run(["apt-get", "download", "-q", *DEBS], cwd=directory)
+    return found()
 
 
 def cache():
-    """(tool venvs, wheel directory, sdist directory, .deb), fetched once."""
+    """(tool venvs, wheel directory, sdist directory, .debs), fetched
+    once."""
     os.makedirs(CACHE, exist_ok=True)
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         tools = _tools()
-        return tools, _wheels(tools), _sdists(tools), _deb()
+        return tools, _wheels(tools), _sdists(tools), _debs()
 
 
 # -- the oracle --------------------------------------------------------------
@@ -212,6 +220,13 @@ def site_holds(site):
                              env={"PATH": PATH, "PIP_CONFIG_FILE": os.devnull,
                                   "PIP_DISABLE_PIP_VERSION_CHECK": "1"}))
     return {_framework(d["name"], d["version"]) for d in listed} - {None}
+
+
+def dpkg_python(top):
+    """The system Python, "3.X", as dpkg says python3's version is."""
+    version = _run(["dpkg-query", f"--root={top}", "-W", "-f=${Version}",
+                    "python3"])
+    return ".".join(version.split(".")[:2])
 
 
 def dpkg_holds(top):
@@ -261,7 +276,7 @@ class Zoo:
     def __init__(self, top, scratch):
         self.top = str(top)
         self.scratch = str(scratch)
-        self.tools, self.wheels, self.sdists, self.deb = cache()
+        self.tools, self.wheels, self.sdists, self.debs = cache()
         self.alice = f"/home/{USER[0]}"
         self.layouts = []
 
@@ -336,11 +351,11 @@ class Zoo:
     # -- the machine itself --------------------------------------------------
 
     def machine(self):
-        """A Debian 12 tree: dpkg's database, Python 3.11, a shell for
-        maintainer scripts (dpkg runs them chrooted), alice's account."""
+        """A Debian 12 tree: dpkg's database, Python 3.11, what the
+        packages' maintainer scripts run (dpkg runs them chrooted: sh and
+        a few commands), alice's account."""
         from fakemachine import FakeMachine
         FakeMachine(self.top)           # os-release, dpkg status, python3.11
-        os.symlink("python3.11", self.path("/usr/bin/python3"))
         for d in ("/var/lib/dpkg/info", "/var/lib/dpkg/updates", "/dev",
                   "/usr/lib64", "/usr/lib/python3/dist-packages", self.alice,
                   "/root"):
@@ -349,11 +364,12 @@ class Zoo:
         for link, target in (("bin", "usr/bin"), ("lib", "usr/lib"),
                              ("lib64", "usr/lib64")):
             os.symlink(target, self.path(link))
-        shutil.copy("/usr/bin/dash", self.path("/usr/bin/dash"))
         os.symlink("dash", self.path("/usr/bin/sh"))
-        for word in _run(["ldd", "/usr/bin/dash"]).split():
-            if word.startswith("/"):
-                self.copy_in(word)
+        for command in ("dash", "rm", "mkdir", "cat", "sed"):
+            self.copy_in(f"/usr/bin/{command}")
+            for word in _run(["ldd", f"/usr/bin/{command}"]).split():
+                if word.startswith("/"):
+                    self.copy_in(word)
         os.mknod(self.path("/dev/null"), 0o666 | 0o020000,
                  os.makedev(1, 3))
         name, uid = USER
@@ -363,13 +379,14 @@ class Zoo:
 
     def copy_in(self, path):
         """A file of this machine into the tree, its symbolic links too."""
-        while os.path.islink(path):
-            link = os.readlink(path)
+        while not os.path.lexists(self.path(path)):
             os.makedirs(os.path.dirname(self.path(path)), exist_ok=True)
+            if not os.path.islink(path):
+                shutil.copy(path, self.path(path))
+                return
+            link = os.readlink(path)
             os.symlink(link, self.path(path))
             path = os.path.normpath(os.path.join(os.path.dirname(path), link))
-        os.makedirs(os.path.dirname(self.path(path)), exist_ok=True)
-        shutil.copy(path, self.path(path))
 
     def homes(self):
         """Homes as Debian 12's adduser leaves them: 0700, the user's."""
@@ -385,11 +402,14 @@ class Zoo:
     # -- Debian's own places -------------------------------------------------
 
     def deb_package(self):
-        _run(["dpkg", f"--root={self.top}", "--force-depends", "-i",
-              self.deb])
+        """The framework's package and python3, by dpkg; the interpreter
+        and the rest of what they depend on are left out."""
+        for deb in self.debs:
+            _run(["dpkg", f"--root={self.top}", "--force-depends", "-i",
+                  deb])
         self.add("Debian package (dpkg --root)",
                  "/usr/lib/python3/dist-packages", dpkg_holds(self.top),
-                 "deb", "3.11")
+                 "deb", dpkg_python(self.top))
 
     def debian_site(self):
         """Files no package owns in Debian's own site, as pip leaves them
@@ -400,7 +420,7 @@ class Zoo:
                  DEB_PYTHON_INSTALL_LAYOUT="deb")
         held = site_holds(self.path(site)) - dpkg_holds(self.top)
         self.add("Debian's pip into Debian's site, no package owning it",
-                 site, held, "pip", "3.11")
+                 site, held, "pip", dpkg_python(self.top))
 
     def usr_local(self):
         site = "/usr/local/lib/python3.11/dist-packages"
@@ -582,6 +602,14 @@ class Zoo:
         self.run(SYSTEM_PYTHON, "-m", "venv", self.path(venv))
         self.run(self.path(f"{venv}/bin/pip"), "install", "-q", "-e", tree)
         self.add_env("editable, legacy .egg-link (pip 23.0.1)", venv)
+        # The link names the tree where the machine has it, as pip run
+        # there writes it: the tree's own path is a test's temporary one.
+        site = self.path(f"{venv}/lib/python3.11/site-packages")
+        for name in ("bottle.egg-link", "easy-install.pth"):
+            with open(os.path.join(site, name)) as f:
+                text = f.read()
+            with open(os.path.join(site, name), "w") as f:
+                f.write(text.replace(self.top + "/", "/"))
 
     def pep660(self):
         venv = "/srv/modern/venv"
@@ -666,6 +694,9 @@ class Zoo:
             venv, held = self.staged_venv(spec)
             place = f"{storage}/{layer}/diff/srv/app/venv"
             shutil.copytree(venv, self.path(place), symlinks=True)
+            os.makedirs(self.path(f"{storage}/{layer}/work/work"))
+            with open(self.path(f"{storage}/{layer}/link"), "w") as f:
+                f.write(layer[:26].upper())
             self.control(f"{name} image layer, a venv in it", place, held)
 
     def trash(self):
