@@ -141,10 +141,12 @@ def _listing(directory, room):
 def _what(directory, marks, dot_local):
     """The kind of place a directory is from its marks, "cache", or None
     for an ordinary directory to look into."""
-    if "CACHEDIR.TAG" in marks:         # the Cache Directory Tagging spec
-        return "cache"
+    # virtualenv, uv, poetry, pdm and hatch tag each venv they make as a
+    # cache (it can be made again), so pyvenv.cfg is looked at first.
     if "pyvenv.cfg" in marks:
         return "venv"
+    if "CACHEDIR.TAG" in marks:         # the Cache Directory Tagging spec
+        return "cache"
     if "conda-meta" in marks and marks["conda-meta"].is_dir():
         return "conda"
     # A prefix's lib/ is its own: one that is a link may lead anywhere.

@@ -149,6 +149,15 @@ def test_a_venv_of_two_pythons_counts_under_each(machine):
                               ("flask", "3.0.3", "venv", 1, "3.12")]
 
 
+def test_a_venv_its_tool_tagged_as_a_cache_is_counted(machine):
+    """virtualenv, uv, poetry, pdm and hatch write CACHEDIR.TAG into each
+    venv they make (the zoo of real installers found it)."""
+    machine.venv("/srv/app/.venv", [("Flask", "3.0.3")])
+    machine.file("/srv/app/.venv/CACHEDIR.TAG",
+                 "Signature: 8a477f597d28d172789f06886806bc55\n")
+    assert found(machine) == [("flask", "3.0.3", "venv", 1, "3.11")]
+
+
 def test_overlapping_scan_paths_count_a_place_once(machine):
     machine.venv("/srv/app/venv", [("Flask", "3.0.3")])
     machine.conda("/srv/app/conda", [("Flask", "3.0.3")])
