@@ -7,6 +7,7 @@ import sys
 import tempfile
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -16,6 +17,11 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
                                      "pyweb-popcon-hypothesis"))
 
 from fakemachine import FakeMachine  # noqa: E402
+
+# No time limit per example: a timed assertion in a test fails a loaded
+# machine, not slow code (speed is for tests/bench).
+hypothesis_settings.register_profile("untimed", deadline=None)
+hypothesis_settings.load_profile("untimed")
 from gpgkeys import make_keys, stop_agents  # noqa: E402
 
 
