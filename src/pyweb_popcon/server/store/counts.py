@@ -15,6 +15,16 @@ BUCKETS = {
     "used": ("host_frameworks", ("name",), "used = 1"),
     "via": ("host_frameworks", ("name", "via"), ""),
     "versions": ("host_frameworks", ("name", "series"), ""),
+    # The Python each entry runs under, where its report names it (format
+    # 2 on): per framework the hosts it covers, its hosts per Python, and
+    # per version series both again.
+    "covered": ("host_frameworks", ("name",), "python <> ''"),
+    "framework_pythons": ("host_frameworks", ("name", "python"),
+                          "python <> ''"),
+    "series_covered": ("host_frameworks", ("name", "series"),
+                       "python <> ''"),
+    "series_pythons": ("host_frameworks", ("name", "series", "python"),
+                       "python <> ''"),
     "os": ("hosts", ("os_vendor || ' ' || os_release",), "forgotten = 0"),
     "pythons": ("host_pythons", ("python",), ""),
     "virt": ("hosts", ("virt",), "forgotten = 0"),

@@ -90,10 +90,10 @@ class Hosts:
                    fields)
         if isinstance(message, report.Forget):
             return "forgotten"
-        self._many(f"INSERT INTO host_frameworks_{name} VALUES ({d.marks(7)})",
+        self._many(f"INSERT INTO host_frameworks_{name} VALUES ({d.marks(8)})",
                    [(host, e.name, e.version, series(e.version), e.via,
-                     e.envs, None if e.used is None else int(e.used))
-                    for e in message.frameworks])
+                     e.envs, None if e.used is None else int(e.used),
+                     e.python or "") for e in message.frameworks])
         self._many(f"INSERT INTO host_pythons_{name} VALUES ({d.marks(2)})",
                    [(host, p) for p in message.pythons])
         return "replaced" if stored and not stored[2] else "new"

@@ -1,7 +1,8 @@
 """The schema and its migrations, one after another, once each."""
 
 from pyweb_popcon.server.store.engine import StoreError
-from pyweb_popcon.server.store.partitions import DAY_NS, _suffix
+from pyweb_popcon.server.store.partitions import (
+    DAY_NS, INDEXES, _suffix)
 
 # Each migration is a list of statements; schema_version says how many
 # have been applied.  Never edit one that has shipped: append another.
@@ -120,7 +121,15 @@ MIGRATIONS = (
         {"postgresql": "DROP SEQUENCE hosts_hid",
          "sqlite": "DROP TABLE hosts_hid"},
     ),
+    (
+        # Format 2: each framework entry's Python, '' where unknown (all of
+        # format 1's), in the primary key, as entries may differ only in it.
+        lambda store: _python_in_frameworks(store),
+    ),
 )
+
+# host_frameworks' columns before schema 4.
+FRAMEWORK_COLUMNS_3 = "host_id, name, version, series, via, envs, used"
 
 
 def _split_by_day(store):
@@ -135,13 +144,38 @@ def _split_by_day(store):
                     "receipt, forgotten, date, format, client, os_vendor, "
                     "os_release, os_arch, virt, age FROM hosts_v2 h WHERE "
                     f"{in_day}", span)
-        store.query(f"INSERT INTO host_frameworks_{name} SELECT h.host_id, "
+        store.query(f"INSERT INTO host_frameworks_{name} "
+                    f"({FRAMEWORK_COLUMNS_3}) SELECT h.host_id, "
                     "f.name, f.version, f.series, f.via, f.envs, f.used "
                     "FROM host_frameworks_v2 f JOIN hosts_v2 h USING (hid) "
                     f"WHERE {in_day}", span)
         store.query(f"INSERT INTO host_pythons_{name} SELECT h.host_id, "
                     "p.python FROM host_pythons_v2 p JOIN hosts_v2 h "
                     f"USING (hid) WHERE {in_day}", span)
+    store._views()
+
+
+def _python_in_frameworks(store):
+    """Migration 4: each partition's host_frameworks made again with the
+    column python and the primary key that includes it."""
+    store.query("DROP VIEW IF EXISTS host_frameworks")
+    for day in store._days():
+        name = _suffix(day)
+        # Index names are the schema's, not the table's: free them first.
+        for index in INDEXES["host_frameworks"]:
+            store.query(f"DROP INDEX IF EXISTS host_frameworks_{name}_{index}")
+        store.query(f"ALTER TABLE host_frameworks_{name} RENAME TO "
+                    f"host_frameworks_{name}_v3")
+        if not store.sqlite:
+            # So is PostgreSQL's primary key's: the new table takes it.
+            store.query(f"ALTER TABLE host_frameworks_{name}_v3 RENAME "
+                        f"CONSTRAINT host_frameworks_{name}_pkey TO "
+                        f"host_frameworks_{name}_v3_pkey")
+        store._make_table("host_frameworks", name)
+        store.query(f"INSERT INTO host_frameworks_{name} ("
+                    f"{FRAMEWORK_COLUMNS_3}) SELECT {FRAMEWORK_COLUMNS_3} "
+                    f"FROM host_frameworks_{name}_v3")
+        store.query(f"DROP TABLE host_frameworks_{name}_v3")
     store._views()
 
 
