@@ -199,7 +199,18 @@ def version_spread(stats, title):
 
 def version_trend(history, name, title):
     """One framework's version series as shares over time, stacked."""
-    days, lines = hist.version_shares(history, name)
+    return _shares_over_time(*hist.version_shares(history, name),
+                             "% of versions")
+
+
+def python_trend(history, name, title):
+    """One framework's Pythons as shares over time, stacked."""
+    return _shares_over_time(*hist.python_shares(history, name),
+                             "% by Python")
+
+
+def _shares_over_time(days, lines, ylabel):
+    """[(label, [% per day])] stacked over the days, "other" in grey."""
     if len(days) < 2:
         return None
     fig, ax, under = _over_legend(2.2, len(lines), 5)
@@ -211,8 +222,43 @@ def version_trend(history, name, title):
     _time_axis(ax, days)
     ax.set_ylim(0, 100)
     ax.margins(x=0)
-    ax.set_ylabel("% of versions")
+    ax.set_ylabel(ylabel)
     _legend(ax, under, ncol=5, handlelength=1, columnspacing=1)
+    return fig
+
+
+def series_by_python(stats, name, title):
+    """One framework's version series, each bar split by the Python minors
+    its hosts run it under; the first bar is all its series together."""
+    fp = hist.pythons_of(stats, name)
+    if not fp or not fp["versions"]:
+        return None
+    bars = [(f"all {title(name)}", fp["pythons"])]
+    bars += [(v["version"], v["pythons"]) for v in fp["versions"]]
+    pythons = sorted({e["version"] for _, found in bars for e in found
+                      if e["version"] != OTHER}, key=hist._minor)
+    legend = pythons + ([OTHER] if any(e["version"] == OTHER for _, found
+                                       in bars for e in found) else [])
+    if not legend:
+        return None
+    colour = {p: COLOURS[i % 7] for i, p in enumerate(pythons)}
+    colour[OTHER] = GREY
+    fig, ax, under = _bars(len(bars), 0.32, legend=len(legend))
+    for y, (_, found) in enumerate(bars):
+        counts = dict(hist.buckets(found))
+        total = sum(counts.values())
+        left = 0
+        for p in legend:
+            share = 100 * counts.get(p, 0) / total if total else 0
+            ax.barh(y, share, left=left, color=colour[p], edgecolor="white",
+                    label=("other" if p == OTHER else f"Python {p}")
+                    if y == 0 else None)
+            left += share
+    ax.set_yticks(range(len(bars)), [label for label, _ in bars])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of its hosts' counts by Python")
+    _legend(ax, under, ncol=min(len(legend), 4), handlelength=1,
+            columnspacing=1)
     return fig
 
 
@@ -259,5 +305,13 @@ def render(stats, history, title):
             published.trend_chart(name), f"Stacked area chart: the shares "
             f"of {title(name)}'s version series per day",
             version_trend(history, name, title))
+        made[f"pythons-{name}"] = (
+            published.python_chart(name), f"Bar chart: {title(name)}'s "
+            "version series, each split by the Python minors its hosts run "
+            "it under", series_by_python(stats, name, title))
+        made[f"python-trend-{name}"] = (
+            published.python_trend_chart(name), f"Stacked area chart: the "
+            f"shares of the Pythons {title(name)} runs under, per day",
+            python_trend(history, name, title))
     return {key: Chart(name, alt, _svg(fig))
             for key, (name, alt, fig) in made.items() if fig is not None}
