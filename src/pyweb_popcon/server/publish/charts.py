@@ -44,6 +44,7 @@ WIDTH = 4.0           # inches: 384 px, barely scaled down at 375 px
 COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9",
            "#d55e00", "#f0e442")
 GREY = "#999999"
+BLANK = "#e8e8e8"    # a share not shown (withheld, under MIN_HOSTS)
 VIAS = (("deb", "Debian package"), ("pip", "system-wide pip"),
         ("venv", "virtual environment"), (OTHER, "other ways"))
 
@@ -229,36 +230,42 @@ def _shares_over_time(days, lines, ylabel):
 
 def series_by_python(stats, name, title):
     """One framework's version series, each bar split by the Python minors
-    its hosts run it under; the first bar is all its series together."""
+    its hosts run it under, as shares of its hosts that name a Python;
+    the first bar is all its series together.  A host with a series under
+    two Pythons counts under both."""
     fp = hist.pythons_of(stats, name)
     if not fp or not fp["versions"]:
         return None
-    bars = [(f"all {title(name)}", fp["pythons"])]
-    bars += [(v["version"], v["pythons"]) for v in fp["versions"]]
-    pythons = sorted({e["version"] for _, found in bars for e in found
+    bars = [("all", fp["pythons"], fp["covered"])]
+    bars += [(v["version"], v["pythons"], v["covered"])
+             for v in fp["versions"]]
+    pythons = sorted({e["version"] for _, found, _ in bars for e in found
                       if e["version"] != OTHER}, key=hist._minor)
-    legend = pythons + ([OTHER] if any(e["version"] == OTHER for _, found
+    legend = pythons + ([OTHER] if any(e["version"] == OTHER for _, found, _
                                        in bars for e in found) else [])
     if not legend:
         return None
     colour = {p: COLOURS[i % 7] for i, p in enumerate(pythons)}
     colour[OTHER] = GREY
-    fig, ax, under = _bars(len(bars), 0.32, legend=len(legend))
-    for y, (_, found) in enumerate(bars):
+    fig, ax, under = _bars(len(bars), 0.32,
+                           legend=-(-(len(legend) + 1) // 4))
+    for y, (_, found, covered) in enumerate(bars):
         counts = dict(hist.buckets(found))
-        total = sum(counts.values())
+        # Of the hosts that name a Python; what is withheld stays blank.
+        total = max(covered, sum(counts.values()))
         left = 0
         for p in legend:
-            share = 100 * counts.get(p, 0) / total if total else 0
+            share = 100 * counts.get(p, 0) / total
             ax.barh(y, share, left=left, color=colour[p], edgecolor="white",
-                    label=("other" if p == OTHER else f"Python {p}")
-                    if y == 0 else None)
+                    label=p if y == 0 else None)
             left += share
-    ax.set_yticks(range(len(bars)), [label for label, _ in bars])
+        ax.barh(y, 100 - left, left=left, color=BLANK, edgecolor="white",
+                label="not shown" if y == 0 else None)
+    ax.set_yticks(range(len(bars)), [label for label, _, _ in bars])
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% of its hosts' counts by Python")
-    _legend(ax, under, ncol=min(len(legend), 4), handlelength=1,
-            columnspacing=1)
+    ax.set_xlabel("% by Python, of the hosts naming one")
+    _legend(ax, under, ncol=min(len(legend) + 1, 4), handlelength=1,
+            columnspacing=0.8)
     return fig
 
 

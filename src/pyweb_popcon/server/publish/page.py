@@ -116,10 +116,11 @@ def _cross_table(fp):
     pythons = sorted({p for found in cells + [totals] for p in found
                       if p != OTHER}, key=hist._minor)
     pythons += [OTHER] if any(OTHER in found for found in cells) else []
-    return Table(f"{title(name)}: hosts per version series and Python "
-                 "(a host may run a series under two Pythons)",
-                 ["Version"] + ["Other" if p == OTHER else f"Python {p}"
-                                for p in pythons] + ["Naming a Python"],
+    return Table(f"{title(name)}: hosts per version series (rows) and "
+                 "Python minor (columns); All: the hosts that name a Python "
+                 "(a host may run a series under two)",
+                 ["Version"] + ["other" if p == OTHER else p
+                                for p in pythons] + ["All"],
                  [[v["version"]] + [shown(found.get(p)) for p in pythons]
                   + [v["covered"]] for v, found in zip(fp["versions"], cells)]
                  + [["All"] + [shown(totals.get(p)) for p in pythons]
