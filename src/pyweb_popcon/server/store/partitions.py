@@ -19,8 +19,9 @@ EPOCH = datetime.date(1970, 1, 1)
 # A partition's tables (hosts first: the others refer to it), columns as
 # since schema 4 (which added host_frameworks.python, '' where unknown),
 # primary keys and covering indexes.  Each count is one ordered scan of
-# an index; (name, host_id, used, python) serves hosts, used and hosts
-# with a known Python per framework.  A later schema that changes these
+# an index (see counts.BUCKETS); (name, host_id, used, python) serves
+# hosts, used and hosts with a known Python per framework, (name, series,
+# host_id, python) hosts and those with a known Python per series.  A later schema that changes these
 # must migrate the partitions made with them.
 COLUMNS = {
     "hosts": ("host_id TEXT NOT NULL", "received BIGINT NOT NULL",
@@ -37,7 +38,7 @@ KEYS = {"hosts": "host_id",
         "host_frameworks": "host_id, name, version, via, python",
         "host_pythons": "host_id, python"}
 INDEXES = {"host_frameworks": {"name": "name, host_id, used, python",
-                               "series": "name, series, host_id",
+                               "series": "name, series, host_id, python",
                                "via": "name, via, host_id",
                                "python": "name, python, host_id",
                                "series_python":
