@@ -48,13 +48,15 @@ class Counts:
         select = "".join(f"{c}, " for c in cols)
         group = f" GROUP BY {', '.join(cols)}" if cols else ""
         where = f" WHERE {where}" if where else ""
+        # A host has one row in hosts: no distinct hosts to look for.
+        hosts = "COUNT(*)" if table == "hosts" else "COUNT(DISTINCT host_id)"
         totals = collections.Counter()
         for day in days:
             name = f"{table}_{_suffix(day)}"
             indexed = (f" INDEXED BY {name}_{index}"
                        if index and self.sqlite else "")
             for *key, n in self.query(
-                    f"SELECT {select}COUNT(DISTINCT host_id) FROM "
+                    f"SELECT {select}{hosts} FROM "
                     f"{name}{indexed}{where}{group}"):
                 totals[tuple(key)] += n
         return {key: n for key, n in totals.items() if n}
