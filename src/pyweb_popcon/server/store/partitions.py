@@ -21,8 +21,9 @@ EPOCH = datetime.date(1970, 1, 1)
 # primary keys and covering indexes.  Each count is one ordered scan of
 # an index (see counts.BUCKETS); (name, host_id, used, python) serves
 # hosts, used and hosts with a known Python per framework, (name, series,
-# host_id, python) hosts and those with a known Python per series.  A later schema that changes these
-# must migrate the partitions made with them.
+# host_id, python) hosts and those with a known Python per series.  A
+# later schema that changes these must migrate the partitions made with
+# them.
 COLUMNS = {
     "hosts": ("host_id TEXT NOT NULL", "received BIGINT NOT NULL",
               "receipt TEXT NOT NULL", "forgotten INTEGER NOT NULL",
