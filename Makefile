@@ -13,7 +13,7 @@ TEST_DEPS := python3-packaging python3-pytest python3-pytest-timeout \
 	python3-setuptools lintian piuparts debootstrap systemd-container \
 	gunicorn python3-jinja2 python3-matplotlib python3-psycopg postgresql \
 	chromium wrk nginx python3-tqdm pdns-server pdns-backend-remote unbound \
-	e2fsprogs fakeroot faketime
+	e2fsprogs fakeroot faketime python3-scipy
 
 .PHONY: deps test check bench show demo deb lint system-test piuparts
 

@@ -9,7 +9,8 @@ NOW = 1_800_000_000 * 10**9
 
 def host(os_=("Debian", "12"), virt="none", age="25+", pythons=("3.11",),
          frameworks=()):
-    """One kind of host: frameworks as (name, version, via, used)."""
+    """One kind of host: frameworks as (name, version, via, used) or
+    (name, version, via, used, the Python it runs under)."""
     return {"os": os_, "virt": virt, "age": age, "pythons": tuple(pythons),
             "frameworks": tuple(frameworks)}
 
@@ -26,8 +27,8 @@ def store_population(store, population):
         host_id=str(uuid.uuid4()), date="2026-11-28", client="0.1.0",
         os=report.OS(*h["os"], "amd64"), virt=h["virt"], age=h["age"],
         pythons=h["pythons"],
-        frameworks=tuple(report.Entry(name, version, via, 1, used)
-                         for name, version, via, used in h["frameworks"])))
+        frameworks=tuple(report.Entry(*entry[:3], 1, *entry[3:])
+                         for entry in h["frameworks"])))
         for h in hosts_of(population)])
 
 

@@ -25,6 +25,16 @@ def trend_chart(name):
     return f"versions-{name}.svg"
 
 
+def python_chart(name):
+    """The chart of framework `name`'s version series by Python."""
+    return f"pythons-{name}.svg"
+
+
+def python_trend_chart(name):
+    """The chart of framework `name`'s Pythons over time."""
+    return f"pythons-over-time-{name}.svg"
+
+
 # What the receiver serves, by extension; etc/nginx/sites-available/
 # pyweb-popcon-server repeats PATTERN.  Nothing else under OUTPUT_DIR is.
 MEDIA = {"html": "text/html; charset=utf-8",

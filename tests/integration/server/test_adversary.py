@@ -14,7 +14,8 @@ combination is a derivation when, whichever hosts stand behind the
 numbers, it counts every host 0 or 1 times: its value is then the number of
 hosts in some set.  The adversary checks that against every kind of host
 the table allows (its "patterns"), assuming, to be strict, that every host
-of a container is in one of the figures shown.  A derivation of 1 to k-1 is
+of a container is in one of the figures shown (unless they add up to
+fewer hosts).  A derivation of 1 to k-1 is
 a finding.  So is the container minus the sum of everything shown (the
 remainder a reader would compute), which is a derivation only when no host
 is in two figures (exactly so in a partition; in the other tables
@@ -48,6 +49,8 @@ from populations import host, hosts_of, store_population
 from server_fixtures import backend, database_url  # noqa: F401
 
 K = 5
+# by_inst.txt's columns of ways of installing.
+VIA_COLUMNS = report.VIAS + (OTHER,)
 
 
 # -- the adversary ---------------------------------------------------------------
@@ -79,11 +82,14 @@ def patterns(table):
         if sum(table.figures.values()) < table.containers[0]:
             rows.append([1] + [0] * m)      # in a bucket not shown
         return np.array(rows, dtype=np.int64)
-    if inner == 2:
-        rows.append([0, 1] + [0] * m)       # in the total, not the container
+    for i in range(1, inner):               # in outer containers only
+        rows.append([0] * i + [1] * (inner - i) + [0] * m)
+    # In a container, in no figure: only where the figures cannot cover
+    # the container (then what assumed they do would be no derivation).
+    cover = m and sum(table.figures.values()) >= table.containers[0]
     rows += [[1] * inner + list(p) for p in itertools.product((0, 1),
                                                               repeat=m)
-             if any(p) or m == 0]
+             if any(p) or not cover]
     return np.array(rows, dtype=np.int64)
 
 
@@ -132,7 +138,119 @@ def tables_of(stats):
                    Table(f"{f['name']}.versions",
                          {v["version"]: v["hosts"] for v in f["versions"]},
                          inside)]
+    return tables + [t for fp in stats.get("framework_pythons", ())
+                     for t in python_tables(stats, fp)]
+
+
+def by_label(entries):
+    return {e["version"]: e["hosts"] for e in entries}
+
+
+def python_tables(stats, fp):
+    """One framework's tables by Python, each on its own: its covered
+    hosts, its hosts per Python, its series' covered hosts, and the
+    cross-table's rows and columns, each within its containers."""
+    name, total = fp["name"], stats["hosts"]
+    hosts = next(f["hosts"] for f in stats["frameworks"] if f["name"] == name)
+    series = by_label(next(f["versions"] for f in stats["frameworks"]
+                           if f["name"] == name))
+    pythons = by_label(fp["pythons"])
+    within = (fp["covered"], hosts, total)
+    tables = [Table(f"{name}.covered", {"covered": fp["covered"]},
+                    (hosts, total)),
+              Table(f"{name}.pythons", pythons, within),
+              Table(f"{name}.series_covered",
+                    {v["version"]: v["covered"] for v in fp["versions"]},
+                    within)]
+    columns = collections.defaultdict(dict)
+    for v in fp["versions"]:
+        row = by_label(v["pythons"])
+        tables.append(Table(f"{name}.{v['version']}.pythons", row,
+                            (v["covered"], series[v["version"]], hosts,
+                             total)))
+        for p, n in row.items():
+            if p != OTHER:
+                columns[p][v["version"]] = n
+    tables += [Table(f"{name}.python {p}.series", row,
+                     (pythons[p],) + within) for p, row in columns.items()]
     return tables
+
+
+def joint_findings(stats, fp, k):
+    """What the adversary learns from one framework's tables by Python
+    together with its hosts, its versions, its covered counts and the
+    Pythons of all hosts: a combination of them all (each -1, 0 or +1
+    times) that counts every kind of host 0 or 1 times and adds up to 1
+    to k-1, found by integer programming (scipy's HiGHS).
+
+    Kinds of host: up to two entries of the framework, each of a series
+    shown or another, under a Python shown, another or none named; and
+    any of the Pythons of all hosts (the machine's system-wide Pythons: a
+    venv's own need not be among them).  Fewer kinds than the format
+    allows make more combinations count as exact, so the adversary is
+    stricter, never weaker.  "other" figures are left to the tables on
+    their own.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    name, total = fp["name"], stats["hosts"]
+    f = next(f for f in stats["frameworks"] if f["name"] == name)
+    series = {s: n for s, n in by_label(f["versions"]).items() if s != OTHER}
+    pythons = {p: n for p, n in by_label(fp["pythons"]).items()
+               if p != OTHER}
+    everyone = {p: n for p, n in by_label(stats["pythons"]).items()
+                if p in pythons}
+    rows = {v["version"]: v["covered"] for v in fp["versions"]}
+    cells = {(v["version"], p): n for v in fp["versions"]
+             for p, n in by_label(v["pythons"]).items() if p != OTHER}
+    # number: (label, value, whether a host with entries E and the
+    # Pythons `listed` counts in it)
+    numbers = [
+        ("total", total, lambda E, listed: True),
+        (f"{name}", f["hosts"], lambda E, listed: bool(E)),
+        (f"{name}.covered", fp["covered"],
+         lambda E, listed: any(p for _, p in E))]
+    numbers += [(f"{name}.versions[{s}]", n,
+                 lambda E, listed, s=s: any(t == s for t, _ in E))
+                for s, n in series.items()]
+    numbers += [(f"{name}.series_covered[{s}]", n,
+                 lambda E, listed, s=s: any(t == s and p for t, p in E))
+                for s, n in rows.items()]
+    numbers += [(f"{name}.pythons[{p}]", n,
+                 lambda E, listed, p=p: any(q == p for _, q in E))
+                for p, n in pythons.items()]
+    numbers += [(f"{name}.{s}.pythons[{p}]", n,
+                 lambda E, listed, c=(s, p): c in E)
+                for (s, p), n in cells.items()]
+    numbers += [(f"pythons[{p}]", n, lambda E, listed, p=p: p in listed)
+                for p, n in everyone.items()]
+    kinds = [(s, p) for s in list(series) + ["another"]
+             for p in list(pythons) + ["another", None]]
+    entries = [()] + [(e,) for e in kinds] + list(
+        itertools.combinations(kinds, 2))
+    patterns = set()
+    for E in entries:
+        for listed in itertools.product((0, 1), repeat=len(everyone)):
+            listed = {p for p, x in zip(everyone, listed) if x}
+            patterns.add(tuple(int(bool(test(E, listed)))
+                               for _, _, test in numbers))
+    A = np.array(sorted(patterns))
+    values = np.array([v for _, v, _ in numbers])
+    # Without presolve: bookworm's HiGHS (scipy 1.10) presolves some of
+    # these to a fractional "solution".
+    found = milp(np.zeros(len(numbers)),
+                 integrality=np.ones(len(numbers), dtype=int),
+                 bounds=Bounds(-1, 1),
+                 constraints=[LinearConstraint(A, 0, 1),
+                              LinearConstraint(values, 1, k - 1)],
+                 options={"presolve": False})
+    if found.x is None:
+        return []
+    c = np.round(found.x).astype(int)
+    assert np.allclose(found.x, c) and 1 <= c @ values < k
+    assert np.all((A @ c >= 0) & (A @ c <= 1))
+    return [" ".join(f"{'+' if x > 0 else '-'}{label}"
+                     for x, (label, _, _) in zip(c, numbers) if x)
+            + f" = {int(c @ values)}"]
 
 
 def _rows(text):
@@ -150,7 +268,8 @@ def tables_of_text(by_inst, by_version):
     if total is None:
         assert rows[:-1] == [] and _rows(by_version) == []
         return []
-    frameworks = {r[1]: [figure(x) for x in r[2:7]] for r in rows[:-1]}
+    frameworks = {r[1]: [figure(x) for x in r[2:4 + len(VIA_COLUMNS)]]
+                  for r in rows[:-1]}
     versions = collections.defaultdict(dict)
     for _, name, version, hosts in _rows(by_version):
         versions[name][version] = int(hosts)
@@ -162,7 +281,8 @@ def tables_of_text(by_inst, by_version):
         tables += [
             Table(f"text.{name}.used",
                   {} if used is None else {"used": used}, inside),
-            Table(f"text.{name}.via", {w: n for w, n in zip(report.VIAS, via)
+            Table(f"text.{name}.via", {w: n for w, n in zip(VIA_COLUMNS,
+                                                            via)
                                        if n is not None}, inside),
             Table(f"text.{name}.versions", versions.pop(name, {}), inside)]
     assert not versions, f"versions of frameworks not listed: {versions}"
@@ -174,6 +294,8 @@ def adversary(stats, by_inst, by_version, k):
     found = []
     for table in tables_of(stats) + tables_of_text(by_inst, by_version):
         found += findings(table, k)
+    for fp in stats.get("framework_pythons", ()):
+        found += joint_findings(stats, fp, k)
     return found
 
 
@@ -198,12 +320,17 @@ def truth(population, k):
         sets["age", h["age"]].add(i)
         for p in h["pythons"]:
             sets["pythons", p].add(i)
-        for name, version, via, used in h["frameworks"]:
+        for name, version, via, used, *python in h["frameworks"]:
             sets["fw", name].add(i)
             sets["via", name, via].add(i)
             sets["versions", name, series(version)].add(i)
             if used:
                 sets["used", name].add(i)
+            if python and python[0]:
+                sets["covered", name].add(i)
+                sets["fpy", name, python[0]].add(i)
+                sets["scov", name, series(version)].add(i)
+                sets["spy", name, series(version), python[0]].add(i)
 
     def other(prefix):
         """Hosts of the buckets under k among those keyed prefix + (b,)."""
@@ -247,6 +374,15 @@ def check_exact(stats, population, k):
             assert v["hosts"] == counts["versions", f["name"], v["version"]]
     for p in stats["pythons"]:
         assert p["hosts"] == counts["pythons", p["version"]]
+    for fp in stats["framework_pythons"]:
+        name = fp["name"]
+        assert fp["covered"] == counts["covered", name]
+        for p, n in by_label(fp["pythons"]).items():
+            assert p == OTHER or n == counts["fpy", name, p]
+        for v in fp["versions"]:
+            assert v["covered"] == counts["scov", name, v["version"]]
+            for p, n in by_label(v["pythons"]).items():
+                assert p == OTHER or n == counts["spy", name, v["version"], p]
     for table, shown in (("os", {o["name"]: o["hosts"] for o in stats["os"]}),
                          ("virt", stats["virt"]), ("age", stats["age"])):
         named = {b: n for b, n in shown.items() if b != OTHER}
@@ -258,6 +394,8 @@ def check_exact(stats, population, k):
 
 NAMES = ("django", "flask", "fastapi", "sanic")
 VERSIONS = ("1.0.1", "2.0.3", "3.1.0")
+# An entry's Python: None as in format 1 (or not found).
+PYTHONS = (None, "3.9", "3.11", "3.12")
 kinds = st.builds(
     host,
     os_=st.sampled_from([("Debian", "12"), ("Debian", "11"),
@@ -268,8 +406,9 @@ kinds = st.builds(
     frameworks=st.lists(st.tuples(st.sampled_from(NAMES),
                                   st.sampled_from(VERSIONS),
                                   st.sampled_from(report.VIAS),
-                                  st.sampled_from([True, False, None])),
-                        max_size=4, unique_by=lambda e: e[:3]))
+                                  st.sampled_from([True, False, None]),
+                                  st.sampled_from(PYTHONS)),
+                        max_size=4, unique_by=lambda e: e[:3] + e[4:]))
 populations = st.lists(st.tuples(kinds, st.one_of(st.integers(1, 4),
                                                   st.integers(5, 40))),
                        min_size=1, max_size=5)
@@ -349,6 +488,33 @@ CRAFTED = {
              (host(frameworks=[("django", "4.2.11", "deb", False)]), 2),
              (host(), 20)],
     "too few": [(host(frameworks=DJANGO), K - 1)],
+    # By Python: 23 hosts run Django on 3.11, 20 of them 4.2, so 3 of
+    # them run another series on 3.11 (here 5.2, shown on 3.12).
+    "cross": [(host(frameworks=[("django", "4.2.11", "deb", True,
+                                 "3.11")]), 20),
+              (host(frameworks=[("django", "5.2.8", "venv", True,
+                                 "3.12")]), 10),
+              (host(frameworks=[("django", "5.2.8", "venv", True,
+                                 "3.11")]), 3)],
+    # Old clients: 30 hosts name Django's Python, 12 (format 1) do not.
+    "mixed formats": [(host(frameworks=[("django", "5.2.8", "venv", True,
+                                         "3.12")]), 18),
+                      (host(frameworks=[("django", "4.2.11", "deb", True,
+                                         "3.11")]), 12),
+                      (host(frameworks=DJANGO), 12)],
+    # Of Django 4.2's 23 hosts, 3 do not name its Python: 4.2's covered
+    # hosts would say so.
+    "series old": [(host(frameworks=[("django", "4.2.11", "deb", True,
+                                      "3.11")]), 20),
+                   (host(frameworks=DJANGO), 3),
+                   (host(frameworks=[("django", "5.2.8", "venv", True,
+                                      "3.12")]), 20),
+                   (host(frameworks=[("django", "5.2.8", "venv", True)]),
+                    10)],
+    # 3 hosts of 23 do not name it: the covered hosts would say so.
+    "few old": [(host(frameworks=[("django", "4.2.11", "deb", True,
+                                   "3.11")]), 20),
+                (host(frameworks=DJANGO), 3)],
 }
 
 
@@ -377,6 +543,18 @@ def test_crafted_populations(store, tmp_path, case):
     if case == "too few":
         assert stats["hosts"] is None
         assert re.search(r"^Total\s+-$", by_inst, re.M)
+    if case == "mixed formats":
+        assert stats["framework_pythons"] == [{
+            "name": "django", "covered": 30,
+            "pythons": [{"version": "3.12", "hosts": 18},
+                        {"version": "3.11", "hosts": 12}],
+            "versions": [
+                {"version": "5.2", "covered": 18,
+                 "pythons": [{"version": "3.12", "hosts": 18}]},
+                {"version": "4.2", "covered": 12,
+                 "pythons": [{"version": "3.11", "hosts": 12}]}]}]
+    if case == "few old":
+        assert stats["framework_pythons"] == []
 
 
 # -- the adversary can fail ---------------------------------------------------------
@@ -409,3 +587,33 @@ def test_a_weakened_rule_is_caught(store, tmp_path, monkeypatch, check,
     store_population(store, CRAFTED[case])
     stats, by_inst, by_version = run_and_read(store, tmp_path / "www")
     assert adversary(stats, by_inst, by_version, K) != []
+
+
+def _each_alone(shown, containers, k, least, partition, beside):
+    """_each as if figures had no containers of their own."""
+    return rule._each(shown, containers, k, least, partition, {})
+
+
+def _unprotected(cells, rows, columns, k, least=None):
+    return {c: n for c, n in cells.items() if c[0] in rows and n >= k}
+
+
+@pytest.mark.parametrize("plant, case", [("cross unprotected", "cross"),
+                                         ("no own containers", "series old")])
+def test_a_weakened_rule_by_python_is_caught(store, tmp_path, monkeypatch,
+                                             plant, case):
+    """The tables by Python need the cross-table's rows and columns
+    protected together (or the 3 hosts of Django on 3.11 in another
+    series than 4.2 are found), and every figure checked against all the
+    counts that include it (or the 3 hosts of Django 4.2 that do not name
+    its Python are)."""
+    if plant == "cross unprotected":
+        monkeypatch.setattr(rule, "cross", _unprotected)
+    else:
+        monkeypatch.setattr(rule, "CHECKS", tuple(
+            _each_alone if c is rule._each else c for c in rule.CHECKS))
+    store_population(store, CRAFTED[case])
+    stats, by_inst, by_version = run_and_read(store, tmp_path / "www")
+    found = adversary(stats, by_inst, by_version, K)
+    print(f"{plant}: {found}")
+    assert found

@@ -104,6 +104,13 @@ def test_populated_page(tmp_path, shots, chromium, capsys):
         assert [t for t in tables if not dom["sections"].get(t)] == []
         for name in history.leading(stats, with_versions=True):
             assert dom["sections"][f"versions-{name}"] == 1
+            # Its series by Python, as a chart and a table, and its
+            # Pythons over time, where the reports name them.
+            if (history.pythons_of(stats, name) or {}).get("versions"):
+                assert dom["sections"][f"pythons-{name}"] == 1
+                assert f"pythons-{name}.svg" in charts
+                assert f"pythons-over-time-{name}.svg" in charts
+        assert "Hosts whose reports name the Python: Django " in dom["text"]
         assert f"{stats['hosts']:,} hosts reported in the 20 days up to " \
             f"{stats['generated']}" in dom["text"]
         assert "counts at least 5 hosts" in dom["text"]

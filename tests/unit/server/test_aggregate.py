@@ -166,3 +166,42 @@ def test_made_up_os_names_are_counted_as_other_never_shown(store, tmp_path,
     for path in out.rglob("*"):
         if path.is_file():
             assert b"secretcorp" not in path.read_bytes(), path
+
+
+def test_a_mixed_store_says_what_its_pythons_cover(store, tmp_path):
+    """Old clients (report format 1) name no Python per framework: until
+    they expire, the tables by Python cover the format-2 hosts only, and
+    say how many."""
+    def reports(n, format, entries):
+        return [(NOW, f"r{uuid.uuid4().hex}", report.Report(
+            host_id=str(uuid.uuid4()), date="2026-11-28", client="0.1.0",
+            os=report.OS("Debian", "12", "amd64"), virt="vm", age="25+",
+            pythons=("3.11",), format=format,
+            frameworks=tuple(report.Entry(*e) for e in entries)))
+            for _ in range(n)]
+    store.put(reports(12, 1, [("django", "4.2.11", "deb", 1, True)])
+              + reports(20, 2, [("django", "4.2.11", "deb", 1, True,
+                                 "3.11"),
+                                ("django", "5.2.8", "venv", 1, True,
+                                 "3.12")])
+              + reports(10, 2, [("django", "5.2.8", "venv", 1, True,
+                                 "3.13")]))
+    out = tmp_path / "www"
+    stats = aggregate.run(store, str(out), K, datetime.date(2026, 11, 28))
+    django, = stats["frameworks"]
+    assert django["hosts"] == 42
+    assert stats["framework_pythons"] == [{
+        "name": "django", "covered": 30,
+        "pythons": [{"version": "3.11", "hosts": 20},
+                    {"version": "3.12", "hosts": 20},
+                    {"version": "3.13", "hosts": 10}],
+        "versions": [
+            {"version": "5.2", "covered": 30,
+             "pythons": [{"version": "3.12", "hosts": 20},
+                         {"version": "3.13", "hosts": 10}]},
+            {"version": "4.2", "covered": 20,
+             "pythons": [{"version": "3.11", "hosts": 20}]}]}]
+    csv = (out / "history.csv").read_text().splitlines()
+    assert "2026-11-28,covered,django,,30" in csv
+    assert "2026-11-28,series_pythons,django,5.2/3.13,10" in csv
+    assert json.loads((out / "stats.json").read_text()) == stats

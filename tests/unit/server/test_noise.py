@@ -90,7 +90,9 @@ def flat(counts):
     for name, (hosts, used) in counts["frameworks"].items():
         out["frameworks", name] = hosts
         out["used", name] = used
-    for table in ("via", "versions", "os", "pythons", "virt", "age"):
+    for table in ("via", "versions", "os", "pythons", "virt", "age",
+                  "covered", "framework_pythons", "series_covered",
+                  "series_pythons"):
         out.update({(table, key): n for key, n in counts[table].items()})
     return out
 
@@ -110,19 +112,22 @@ def report_of(pythons, entries):
         host_id=str(uuid.uuid4()), date="2026-11-28", client="0.1.0",
         os=report.OS("Debian", "12", "amd64"), virt="vm", age="1",
         pythons=tuple(pythons),
-        frameworks=tuple(report.Entry(n, v, via, 1, True)
-                         for n, v, via in entries))
+        frameworks=tuple(report.Entry(n, v, via, 1, True, python)
+                         for n, v, via, python in entries))
 
 
 def widest_report():
     """A report that changes as many counts as the format allows: every
     Python it may list, every framework every way, and each of its
-    MAX_FRAMEWORKS entries a version series of its own."""
+    MAX_FRAMEWORKS entries a version series of its own and, within its
+    framework, a Python of its own."""
     names = sorted(catalogue.frameworks())
-    entries = [(n, f"{i}.{j}", via) for i, n in enumerate(names)
+    entries = [(n, f"{i}.{j}", via, f"3.{j}") for i, n in enumerate(names)
                for j, via in enumerate(report.VIAS)]
-    entries += [(names[0], f"100.{j}", "deb")
-                for j in range(report.MAX_FRAMEWORKS - len(entries))]
+    extra = report.MAX_FRAMEWORKS - len(entries)
+    entries += [(names[j % len(names)], f"100.{j}", "deb",
+                 f"3.{len(report.VIAS) + j // len(names)}")
+                for j in range(extra)]
     pythons = [f"3.{i}" for i in range(report.MAX_PYTHONS)]
     return report_of(pythons, entries)
 
@@ -132,7 +137,9 @@ def test_the_bound_is_reached_and_not_exceeded(store):
     rep = widest_report()
     report.parse(report.serialise(rep))            # a valid report
     assert changed(store, rep) == (noise.sensitivity(), 1)
-    assert noise.sensitivity() == 484 and len(catalogue.frameworks()) == 26
+    # 484 before each entry's Python was counted: 26 covered counts, and
+    # 256 each of framework, series covered and series by Python.
+    assert noise.sensitivity() == 1278 and len(catalogue.frameworks()) == 26
 
 
 @settings(max_examples=40, deadline=None, database=None,
@@ -141,7 +148,8 @@ def test_the_bound_is_reached_and_not_exceeded(store):
                        max_size=report.MAX_PYTHONS),
        entries=st.lists(st.tuples(st.sampled_from(sorted(
            catalogue.frameworks())[:4]), st.sampled_from(
-           ["1.0", "1.1", "2.0", "2.0.1"]), st.sampled_from(report.VIAS)),
+           ["1.0", "1.1", "2.0", "2.0.1"]), st.sampled_from(report.VIAS),
+           st.sampled_from([None, "3.11", "3.12"])),
            max_size=20, unique=True))
 def test_no_report_changes_more_than_the_bound(tmp_path_factory, pythons,
                                                entries):

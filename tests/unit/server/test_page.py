@@ -103,12 +103,18 @@ def test_version_shares_add_up_to_100(replayed):
 
 
 def test_charts_keep_text_as_text_and_are_small(replayed):
-    _, out, stats = replayed
+    store, out, stats = replayed
     made = sorted(p.name for p in out.glob("*.svg"))
     leading = history.leading(stats, with_versions=True)
+    # And, from report format 2 on, each leading framework by Python.
+    by_python = [published.python_chart(n) for n in leading
+                 if (history.pythons_of(stats, n) or {}).get("versions")]
+    by_python += [published.python_trend_chart(n) for n in leading
+                  if len(history.python_shares(store.history(), n)[0]) > 1]
+    assert by_python
     assert made == sorted(["frameworks.svg", "history.svg", "versions.svg",
                            "via.svg"] + [f"versions-{n}.svg"
-                                         for n in leading])
+                                         for n in leading] + by_python)
     html = (out / "index.html").read_text()
     assert "<script" not in html
     for name in made:

@@ -10,7 +10,7 @@ import pytest
 from pyweb_popcon import report
 from pyweb_popcon.server.admin import expire
 from pyweb_popcon.server.publish import rule
-from pyweb_popcon.server.store import schema
+from pyweb_popcon.server.store import partitions, schema
 from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401
 
@@ -173,9 +173,10 @@ def test_a_version_1_database_is_split_by_day_and_keeps_everything(
              "Debian", "12", None, "vm", "25+") for i, h in enumerate(hosts))
         assert db["partitions"] == sorted(
             (NOW // DAY - i, h, NOW // DAY - i) for i, h in enumerate(hosts))
+        # Schema 4 added each entry's Python: unknown ('') for these.
         assert db["host_frameworks"] == sorted([
-            (hosts[0], "django", "4.2.11", "4.2", "deb", 1, 1),
-            (hosts[2], "flask", "3.0.3", "3.0", "pip", 2, None)])
+            (hosts[0], "django", "4.2.11", "4.2", "deb", 1, 1, ""),
+            (hosts[2], "flask", "3.0.3", "3.0", "pip", 2, None, "")])
         assert db["host_pythons"] == [(hosts[1], "3.11")]
         assert tables(store) == sorted(
             f"{table}_{_suffix(NOW // DAY - i)}" for i in range(4)
@@ -186,6 +187,72 @@ def test_a_version_1_database_is_split_by_day_and_keeps_everything(
             "new"]
         assert rule.folded(store, 1)["frameworks"] == {
             "django": (1, 1), "flask": (1, 0), "sanic": (1, 1)}
+
+
+def indexes(store):
+    """The partitions' indexes of host_frameworks the database holds."""
+    return sorted(name for name, in store.query(
+        "SELECT name FROM sqlite_master WHERE type = 'index'" if store.sqlite
+        else "SELECT indexname FROM pg_indexes WHERE schemaname = "
+        "current_schema()") if name.startswith("host_frameworks_2"))
+
+
+def test_a_version_3_database_gets_each_entrys_python(
+        tmp_path, backend, monkeypatch):  # noqa: F811
+    """Schema 5 adds host_frameworks.python to every partition ('' where
+    unknown, as in format 1), in the primary key: two entries that differ
+    only in their Python are both kept, and counted by it."""
+    url = database_url(backend, str(tmp_path))
+    old_host, new_host = str(uuid.uuid4()), str(uuid.uuid4())
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:3])
+    # Schema 3's partitions, as they were made.
+    monkeypatch.setitem(partitions.COLUMNS, "host_frameworks",
+                        partitions.COLUMNS["host_frameworks"][:7])
+    monkeypatch.setitem(partitions.KEYS, "host_frameworks",
+                        "host_id, name, version, via")
+    monkeypatch.setitem(partitions.INDEXES, "host_frameworks", {
+        "name": "name, host_id, used", "series": "name, series, host_id",
+        "via": "name, via, host_id"})
+    with Store(url) as old:
+        with old.transaction():
+            old._add_partition(NOW // DAY)
+            name = _suffix(NOW // DAY)
+            old.query(f"INSERT INTO hosts_{name} (host_id, received, "
+                      "receipt, forgotten, format, os_vendor, os_release, "
+                      f"virt, age) VALUES ({old.dialect.marks(3)}, 0, 1, "
+                      "'Debian', '12', 'vm', '25+')", (old_host, NOW, "r"))
+            old.query(f"INSERT INTO host_frameworks_{name} VALUES "
+                      f"({old.dialect.p}, 'django', '4.2.11', '4.2', 'deb', "
+                      "1, 1)", (old_host,))
+    monkeypatch.undo()
+    with Store(url) as store:
+        assert store.query("SELECT version FROM schema_version") == [
+            (len(MIGRATIONS),)]
+        assert dump(store)["host_frameworks"] == [
+            (old_host, "django", "4.2.11", "4.2", "deb", 1, 1, "")]
+        assert indexes(store) == sorted(
+            f"host_frameworks_{name}_{index}" for index in
+            ("name", "series", "via", "python", "series_python")
+            + (() if store.sqlite else ("pkey",)))
+        entries = [report.Entry("django", "5.2.8", "venv", 1, True, python)
+                   for python in ("3.12", "3.13")]
+        store.put([(NOW + 1, "s", report.Report(
+            host_id=new_host, date="2026-11-28", client="0.2.0",
+            os=report.OS("Debian", "13", "amd64"), virt="vm", age="1",
+            pythons=("3.13",), frameworks=tuple(entries)))])
+        assert store.query("SELECT host_id, format FROM hosts ORDER BY "
+                           "format") == [(old_host, 1), (new_host, 2)]
+        assert sorted(store.query(
+            "SELECT python FROM host_frameworks WHERE host_id = "
+            f"{store.dialect.p}", (new_host,))) == [("3.12",), ("3.13",)]
+        with store.counting() as count:
+            assert count("frameworks") == {("django",): 2}
+            assert count("covered") == {("django",): 1}
+            assert count("framework_pythons") == {
+                ("django", "3.12"): 1, ("django", "3.13"): 1}
+            assert count("series_covered") == {("django", "5.2"): 1}
+            assert count("series_pythons") == {
+                ("django", "5.2", "3.12"): 1, ("django", "5.2", "3.13"): 1}
 
 
 def test_expiry_drops_old_days_and_deletes_rows_of_the_cutoffs_day(store):

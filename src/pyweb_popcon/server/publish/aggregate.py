@@ -9,6 +9,7 @@ import json
 import logging
 import os
 
+from pyweb_popcon import report
 from pyweb_popcon.common import files
 from pyweb_popcon.server.progress import bar
 from pyweb_popcon.server import published
@@ -16,6 +17,8 @@ from pyweb_popcon.server.publish import rule
 from pyweb_popcon.server.settings import KEYS
 
 EXPIRE_DAYS = int(KEYS["EXPIRE_DAYS"].default)
+# by_inst.txt's columns of ways of installing: every one stats.json has.
+VIA_COLUMNS = report.VIAS + (published.OTHER,)
 
 logger = logging.getLogger(__name__)
 
@@ -29,28 +32,31 @@ def by_inst(stats):
     lines = [
         "#Format",
         "#",
-        "#<rank> <name> <inst> <used> <deb> <pip> <venv> (<title>)",
+        "#<rank> <name> <inst> <used> <deb> <pip> <venv> <conda> <user> "
+        "<target> <other> (<title>)",
         "#",
         "#<inst> is the number of hosts that have the framework installed;",
         "#<used> how many of them imported it in the last 30 days;",
         "#<deb>, <pip>, <venv> how many have it from a Debian package,",
-        "#system-wide pip, or a virtual environment (a host may have several).",
+        "#system-wide pip, or a virtual environment, <conda> <user> <target>",
+        "#from conda, pip --user or pip --target, <other> in the ways too",
+        "#few to show on their own (a host may have several).",
         f"#Generated {stats['generated']} from {_figure(stats['hosts'])} "
         f"hosts. Counts under {stats['min_hosts']} are",
         '#folded into "other" or shown as "-".',
         "#",
-        f"#{'rank':<5} {'name':<24} {'inst':>7} {'used':>7} {'deb':>7} "
-        f"{'pip':>7} {'venv':>7} (title)",
-        "#" + "-" * 72,
+        f"#{'rank':<5} {'name':<24} {'inst':>7} {'used':>7} "
+        + "".join(f"{via:>7} " for via in VIA_COLUMNS) + "(title)",
+        "#" + "-" * 96,
     ]
     for rank, f in enumerate(stats["frameworks"], 1):
-        via = f["via"]
         lines.append(
             f"{rank:<6} {f['name']:<24} {f['hosts']:>7} "
-            f"{_figure(f['used']):>7} {_figure(via.get('deb')):>7} "
-            f"{_figure(via.get('pip')):>7} {_figure(via.get('venv')):>7} "
-            f"({published.title(f['name'])})")
-    lines += ["#" + "-" * 72, f"{'Total':<31} {_figure(stats['hosts']):>7}"]
+            f"{_figure(f['used']):>7} "
+            + "".join(f"{_figure(f['via'].get(via)):>7} "
+                      for via in VIA_COLUMNS)
+            + f"({published.title(f['name'])})")
+    lines += ["#" + "-" * 96, f"{'Total':<31} {_figure(stats['hosts']):>7}"]
     return "\n".join(lines) + "\n"
 
 

@@ -44,6 +44,7 @@ WIDTH = 4.0           # inches: 384 px, barely scaled down at 375 px
 COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9",
            "#d55e00", "#f0e442")
 GREY = "#999999"
+BLANK = "#e8e8e8"    # a share not shown (withheld, under MIN_HOSTS)
 VIAS = (("deb", "Debian package"), ("pip", "system-wide pip"),
         ("venv", "virtual environment"), (OTHER, "other ways"))
 
@@ -199,7 +200,18 @@ def version_spread(stats, title):
 
 def version_trend(history, name, title):
     """One framework's version series as shares over time, stacked."""
-    days, lines = hist.version_shares(history, name)
+    return _shares_over_time(*hist.version_shares(history, name),
+                             "% of versions")
+
+
+def python_trend(history, name, title):
+    """One framework's Pythons as shares over time, stacked."""
+    return _shares_over_time(*hist.python_shares(history, name),
+                             "% by Python")
+
+
+def _shares_over_time(days, lines, ylabel):
+    """[(label, [% per day])] stacked over the days, "other" in grey."""
     if len(days) < 2:
         return None
     fig, ax, under = _over_legend(2.2, len(lines), 5)
@@ -211,8 +223,49 @@ def version_trend(history, name, title):
     _time_axis(ax, days)
     ax.set_ylim(0, 100)
     ax.margins(x=0)
-    ax.set_ylabel("% of versions")
+    ax.set_ylabel(ylabel)
     _legend(ax, under, ncol=5, handlelength=1, columnspacing=1)
+    return fig
+
+
+def series_by_python(stats, name, title):
+    """One framework's version series, each bar split by the Python minors
+    its hosts run it under, as shares of its hosts that name a Python;
+    the first bar is all its series together.  A host with a series under
+    two Pythons counts under both."""
+    fp = hist.pythons_of(stats, name)
+    if not fp or not fp["versions"]:
+        return None
+    bars = [("all", fp["pythons"], fp["covered"])]
+    bars += [(v["version"], v["pythons"], v["covered"])
+             for v in fp["versions"]]
+    pythons = sorted({e["version"] for _, found, _ in bars for e in found
+                      if e["version"] != OTHER}, key=hist._minor)
+    legend = pythons + ([OTHER] if any(e["version"] == OTHER for _, found, _
+                                       in bars for e in found) else [])
+    if not legend:
+        return None
+    colour = {p: COLOURS[i % 7] for i, p in enumerate(pythons)}
+    colour[OTHER] = GREY
+    fig, ax, under = _bars(len(bars), 0.32,
+                           legend=-(-(len(legend) + 1) // 4))
+    for y, (_, found, covered) in enumerate(bars):
+        counts = dict(hist.buckets(found))
+        # Of the hosts that name a Python; what is withheld stays blank.
+        total = max(covered, sum(counts.values()))
+        left = 0
+        for p in legend:
+            share = 100 * counts.get(p, 0) / total
+            ax.barh(y, share, left=left, color=colour[p], edgecolor="white",
+                    label=p if y == 0 else None)
+            left += share
+        ax.barh(y, 100 - left, left=left, color=BLANK, edgecolor="white",
+                label="not shown" if y == 0 else None)
+    ax.set_yticks(range(len(bars)), [label for label, _, _ in bars])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% by Python, of the hosts naming one")
+    _legend(ax, under, ncol=min(len(legend) + 1, 4), handlelength=1,
+            columnspacing=0.8)
     return fig
 
 
@@ -259,5 +312,13 @@ def render(stats, history, title):
             published.trend_chart(name), f"Stacked area chart: the shares "
             f"of {title(name)}'s version series per day",
             version_trend(history, name, title))
+        made[f"pythons-{name}"] = (
+            published.python_chart(name), f"Bar chart: {title(name)}'s "
+            "version series, each split by the Python minors its hosts run "
+            "it under", series_by_python(stats, name, title))
+        made[f"python-trend-{name}"] = (
+            published.python_trend_chart(name), f"Stacked area chart: the "
+            f"shares of the Pythons {title(name)} runs under, per day",
+            python_trend(history, name, title))
     return {key: Chart(name, alt, _svg(fig))
             for key, (name, alt, fig) in made.items() if fig is not None}

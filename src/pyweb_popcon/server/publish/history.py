@@ -3,7 +3,9 @@
 Every day aggregate keeps that day's stats.json as published (small counts
 already suppressed), and everything here is drawn from those snapshots
 alone: history.json and history.csv carry exactly the published numbers,
-and the trend charts can show nothing the day's tables did not.
+and the trend charts can show nothing the day's tables did not.  In
+history.csv a cell of a framework's cross-table of version series by
+Python is the bucket "series/Python" (5.2/3.12) of table series_pythons.
 """
 
 import csv
@@ -14,8 +16,9 @@ from pyweb_popcon.server.published import OTHER
 
 LEADING = 5          # frameworks drawn as lines of their own
 LEADING_SERIES = 4   # version series drawn for each leading framework
-# Keys of a snapshot that are not tables of host counts.
-NOT_TABLES = ("generated", "hosts", "min_hosts", "frameworks")
+# Keys of a snapshot that are not tables of host counts (of all hosts).
+NOT_TABLES = ("generated", "hosts", "min_hosts", "frameworks",
+              "framework_pythons")
 
 
 def buckets(table):
@@ -52,6 +55,16 @@ def rows(stats):
                 for b, n in buckets(f["versions"])]
     for key, found in tables(stats).items():
         out += [(key, "", b, n) for b, n in found]
+    for fp in stats.get("framework_pythons", ()):
+        name = fp["name"]
+        out.append(("covered", name, "", fp["covered"]))
+        out += [("framework_pythons", name, b, n)
+                for b, n in buckets(fp["pythons"])]
+        for v in fp["versions"]:
+            out.append(("series_covered", name, v["version"], v["covered"]))
+            # The series and the Python in one bucket: 5.2/3.12.
+            out += [("series_pythons", name, f"{v['version']}/{b}", n)
+                    for b, n in buckets(v["pythons"])]
     return out
 
 
@@ -127,6 +140,44 @@ def version_shares(history, name):
     if not any(lines[OTHER]):
         del lines[OTHER]
     return days, list(lines.items())
+
+
+def pythons_of(stats, name):
+    """One framework's table by Python in a snapshot, or None."""
+    for fp in stats.get("framework_pythons", ()):
+        if fp["name"] == name:
+            return fp
+    return None
+
+
+def python_shares(history, name):
+    """(days, [(Python, [% or None])]) of one framework: its Pythons of
+    the last day in version order, the rest as OTHER; each day's shares
+    of the published counts by Python add up to 100 (a host with the
+    framework under two Pythons counts under both)."""
+    last = pythons_of(history[-1][1], name) if history else None
+    shown = sorted((p for p, _ in buckets(last["pythons"]) if p != OTHER),
+                   key=_minor) if last else []
+    days, lines = [], {p: [] for p in shown + [OTHER]}
+    for day, stats in history:
+        fp = pythons_of(stats, name)
+        counts = dict(buckets(fp["pythons"])) if fp else {}
+        total = sum(counts.values())
+        if not total:
+            continue
+        days.append(day)
+        for p in shown:
+            lines[p].append(100 * counts.get(p, 0) / total)
+        lines[OTHER].append(100 * sum(n for p, n in counts.items()
+                                      if p not in shown) / total)
+    if not any(lines[OTHER]):
+        del lines[OTHER]
+    return days, list(lines.items())
+
+
+def _minor(python):
+    """3.9 before 3.12."""
+    return tuple(int(part) for part in python.split("."))
 
 
 def _versions(stats, name):

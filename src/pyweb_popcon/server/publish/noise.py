@@ -32,17 +32,20 @@ def sensitivity():
 
     A report names one OS, virtualisation and age bucket, at most
     MAX_PYTHONS Pythons, and at most MAX_FRAMEWORKS entries of catalogue
-    frameworks; each framework it names changes that framework's hosts
-    and "used" counts and one count per way of install, and each entry one
-    version series.
+    frameworks; each framework it names changes that framework's hosts,
+    "used" and covered (a Python named) counts and one count per way of
+    install, and each entry one version series, and with its Python one
+    count of its framework's hosts per Python, one of its series' covered
+    hosts and one of its series' hosts per Python.
     """
     names = min(len(catalogue.frameworks()), report.MAX_FRAMEWORKS)
     return (1                                   # the total
             + 3                                 # OS, virtualisation, age
             + report.MAX_PYTHONS
-            + 2 * names                         # hosts and used
+            + 3 * names                         # hosts, used and covered
             + min(names * len(report.VIAS), report.MAX_FRAMEWORKS)
-            + report.MAX_FRAMEWORKS)            # version series
+            + report.MAX_FRAMEWORKS             # version series
+            + 3 * report.MAX_FRAMEWORKS)        # by Python
 
 
 def scale(epsilon):

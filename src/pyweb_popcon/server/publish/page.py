@@ -106,6 +106,37 @@ def _shares_table(history, name):
                  collapsed=True)
 
 
+def _cross_table(fp):
+    """A framework's version series by Python, with the margins: each
+    series' hosts that name a Python, and each Python's hosts of all its
+    series."""
+    name = fp["name"]
+    cells = [dict(hist.buckets(v["pythons"])) for v in fp["versions"]]
+    totals = dict(hist.buckets(fp["pythons"]))
+    pythons = sorted({p for found in cells + [totals] for p in found
+                      if p != OTHER}, key=hist._minor)
+    pythons += [OTHER] if any(OTHER in found for found in cells) else []
+    return Table(f"{title(name)}: hosts per version series (rows) and "
+                 "Python minor (columns); All: the hosts that name a Python "
+                 "(a host may run a series under two)",
+                 ["Version"] + ["other" if p == OTHER else p
+                                for p in pythons] + ["All"],
+                 [[v["version"]] + [shown(found.get(p)) for p in pythons]
+                  + [v["covered"]] for v, found in zip(fp["versions"], cells)]
+                 + [["All"] + [shown(totals.get(p)) for p in pythons]
+                    + [fp["covered"]]])
+
+
+def _python_shares_table(history, name):
+    days, lines = hist.python_shares(history, name)
+    return Table(f"{title(name)}: shares of its Pythons per day",
+                 ["Day"] + ["Other" if p == OTHER else f"Python {p}"
+                            for p, _ in lines],
+                 [[day] + [f"{values[i]:.0f}%" for _, values in lines]
+                  for i, day in reversed(list(enumerate(days)))],
+                 collapsed=True)
+
+
 def _via_table(stats):
     fws = stats["frameworks"]
     columns = [via for via in VIA_COLUMNS
@@ -165,6 +196,13 @@ def sections(stats, history, charts):
                                     table=_series_table(f))
                             for f in fws if f["versions"]
                             and f["name"] not in leading)),
+        Section("pythons-per-framework", "Pythons per framework",
+                "Which Python minor each leading framework's version series "
+                "run under, from the reports that name it (clients from "
+                "report format 2 on); the last column and row are the "
+                "margins. " + _coverage(stats, leading),
+                parts=tuple(part for name in leading for part in
+                            _pythons_of(stats, history, name, charts))),
         Section("via", "Ways of installing",
                 "From a Debian package, with pip system-wide, or in a "
                 "virtual environment; a host may have a framework in "
@@ -187,6 +225,35 @@ def _version_trend(history, name, charts):
                    chart, _shares_table(history, name) if chart else None,
                    f"{title(name)}'s version series over time begin with "
                    "the history's second day.")
+
+
+def _coverage(stats, leading):
+    """In words, how many hosts of each leading framework the tables by
+    Python cover."""
+    hosts = {f["name"]: f["hosts"] for f in stats["frameworks"]}
+    covered = [f"{title(fp['name'])} {fp['covered']:,} of "
+               f"{hosts[fp['name']]:,}" for fp in
+               stats.get("framework_pythons", ()) if fp["name"] in leading]
+    if not covered:
+        return ""
+    return "Hosts whose reports name the Python: " + ", ".join(covered) + "."
+
+
+def _pythons_of(stats, history, name, charts):
+    """A leading framework's series by Python, and its Pythons over
+    time."""
+    fp = hist.pythons_of(stats, name)
+    trend = charts.get(f"python-trend-{name}")
+    yield Section(f"pythons-{name}", f"{title(name)} by Python", "",
+                  charts.get(f"pythons-{name}"),
+                  _cross_table(fp) if fp and fp["versions"] else None,
+                  f"No version series of {title(name)} has reached "
+                  "enough hosts that name their Python yet.")
+    yield Section(f"pythons-over-time-{name}",
+                  f"{title(name)}'s Pythons over time", "", trend,
+                  _python_shares_table(history, name) if trend else None,
+                  f"{title(name)}'s Pythons over time begin with the "
+                  "second day they are published.")
 
 
 def _machines(stats, at_least):

@@ -7,8 +7,10 @@ adding or subtracting the numbers published, the total included (the
 rule is written out in pyweb-popcon-server(8)).  With NOISE_EPSILON every
 count is noised first (see `noise`), a bucket is shown only from the
 noise's selection threshold up, and the same rule runs on the noised
-counts.  tests/integration/server/test_adversary.py attacks what it lets
-through.
+counts.  A figure may have several containers (`protect`'s `beside`), and
+a cross-table (a framework's version series by Python) is protected by
+rows and by columns together (`cross`).
+tests/integration/server/test_adversary.py attacks what it lets through.
 """
 
 from fractions import Fraction
@@ -60,8 +62,11 @@ def folded(store, k):
             "frameworks": {name: (n, used.get((name,), 0))
                            for (name,), n in frameworks.items()},
             "via": via,
+            "covered": count("covered"),
+            "series_covered": count("series_covered"),
             **{kind: _fold(count, kind, k)[0]
-               for kind in ("versions", "os", "pythons", "virt", "age")},
+               for kind in ("versions", "os", "pythons", "virt", "age",
+                            "framework_pythons", "series_pythons")},
         }
 
 
@@ -82,14 +87,16 @@ def _smallest(shown):
     return min(shown, key=lambda b: (shown[b], b != OTHER, str(b)))
 
 
-def _each(shown, containers, k, least, partition):
-    """Figures under `least`, and figures a container exceeds by a small
-    count (that count is the hosts outside the figure)."""
+def _each(shown, containers, k, least, partition, beside):
+    """Figures under `least`, and figures a container (the table's, or one
+    of its own `beside` it) exceeds by a small count (that count is the
+    hosts outside the figure)."""
     return [b for b, n in shown.items()
-            if n < least or any(_small(c - n, k) for c in containers)]
+            if n < least or any(_small(c - n, k) for c in
+                                containers + beside.get(b, ()))]
 
 
-def _rest(shown, containers, k, least, partition):
+def _rest(shown, containers, k, least, partition, beside):
     """The smallest figure, while the container minus all that is shown is
     small (in a partition: the hosts left out, exactly; and with noise,
     while it is negative)."""
@@ -99,7 +106,7 @@ def _rest(shown, containers, k, least, partition):
     return []
 
 
-def _pair(shown, containers, k, least, partition):
+def _pair(shown, containers, k, least, partition, beside):
     """The smaller of two figures whose sum exceeds the container by a
     small count (that count is the hosts in both, when the two cover it)."""
     if len(shown) == 2 and _small(sum(shown.values()) - containers[0], k):
@@ -110,18 +117,21 @@ def _pair(shown, containers, k, least, partition):
 CHECKS = (_each, _rest, _pair)
 
 
-def protect(figures, containers, k, least=None, partition=False):
+def protect(figures, containers, k, least=None, partition=False,
+            beside=None):
     """The figures of one table that may be shown.
 
     `least` is the smallest figure shown (k unless noise asks for more).
     In a `partition` (each host in exactly one bucket: OS, virtualisation,
     age) what is withheld is shown as "other" when it is not small, as the
-    total minus the rest.
+    total minus the rest.  `beside` gives figures containers of their own
+    as well as the table's: {bucket: (published counts that include it)}.
     """
     shown = dict(figures)
     while True:
         for check in CHECKS:
-            drop = check(shown, containers, k, least or k, partition)
+            drop = check(shown, containers, k, least or k, partition,
+                         beside or {})
             if drop:
                 break
         else:
@@ -133,6 +143,35 @@ def protect(figures, containers, k, least=None, partition=False):
         if shown and rest:
             shown[OTHER] = rest
     return shown
+
+
+def cross(cells, rows, columns, k, least=None):
+    """The cells {(row, column): hosts} of a cross-table that may be shown.
+
+    Each row and each column is a table of its own, within `rows[row]`
+    and `columns[column]` (containers, innermost first: the row's or
+    column's total, then what includes it); a cell withheld in one is
+    withheld in the other, until both agree.  Cells of "other" columns
+    are in their rows only (an "other" of a row is not the column's).
+    """
+    shown = {c: n for c, n in cells.items() if c[0] in rows
+             and (c[1] in columns or c[1] == OTHER)}
+    while True:
+        kept = {}
+        for r, containers in rows.items():
+            row = {c: n for (t, c), n in shown.items() if t == r}
+            kept.update({(r, c): n for c, n in protect(
+                row, containers, k, least,
+                beside={c: columns[c] for c in row if c in columns}).items()})
+        for c, containers in columns.items():
+            column = {r: n for (r, t), n in kept.items() if t == c}
+            for r in set(column) - set(protect(
+                    column, containers, k, least,
+                    beside={r: rows[r] for r in column})):
+                del kept[r, c]
+        if kept == shown:
+            return shown
+        shown = kept
 
 
 # -- stats.json ----------------------------------------------------------------
@@ -167,7 +206,7 @@ def statistics(counts, k, day, least=None, epsilon=None):
     than `k` hosts reported, and then only what `protect` lets through."""
     stats = {"generated": day, "hosts": None, "min_hosts": k,
              "noise_epsilon": epsilon, "frameworks": [], "os": [],
-             "pythons": [], "virt": {}, "age": {}}
+             "pythons": [], "virt": {}, "age": {}, "framework_pythons": []}
     total = counts["hosts"]
     if total < k:
         return stats
@@ -189,23 +228,73 @@ def statistics(counts, k, day, least=None, epsilon=None):
         })
     stats["frameworks"].sort(key=lambda f: (f["name"] == OTHER, -f["hosts"],
                                             f["name"]))
-    pythons = {b: n for (b,), n in counts["pythons"].items()}
+    pythons = protect({b: n for (b,), n in counts["pythons"].items()}, top,
+                      k, least)
     stats.update({
         "hosts": total,
         "os": _ranked(protect(_single(counts["os"], known.os_name), top, k,
                               least, True), "name"),
-        "pythons": _ranked(protect(pythons, top, k, least), "version"),
+        "pythons": _ranked(pythons, "version"),
         "virt": _fixed(protect(_single(counts["virt"]), top, k, least, True),
                        report.VIRTS),
         "age": _fixed(protect(_single(counts["age"]), top, k, least, True),
                       report.AGES),
     })
+    stats["framework_pythons"] = [
+        table for f in stats["frameworks"] if f["name"] != OTHER
+        for table in [_framework_pythons(counts, f, pythons, total, k, least)]
+        if table]
     return stats
+
+
+def _framework_pythons(counts, f, pythons, total, k, least):
+    """One framework's Pythons, as far as its reports name them: the hosts
+    that do ("covered"), those per Python minor, and per version series
+    shown the hosts that name a Python and those per Python (the
+    cross-table with its margins).  None when "covered" is withheld.
+
+    Every figure has all the published counts that include it as
+    containers: a Python's hosts of the framework are among all hosts
+    with that Python (nearly always: the machine's Pythons a report lists
+    are the system-wide ones; taken as always, to be safe), a series'
+    covered hosts among the series' hosts.  An "other" is no other's
+    part: what is small within a framework or a series may be large among
+    all hosts.
+    """
+    name, hosts = f["name"], f["hosts"]
+    covered = protect({"covered": counts["covered"].get((name,), 0)},
+                      (hosts, total), k, least).get("covered")
+    if covered is None:
+        return None
+    within = (covered, hosts, total)
+    by_python = protect(_within(counts["framework_pythons"], name), within, k,
+                        least, beside={p: (pythons[p],) for p in pythons
+                                       if p != OTHER})
+    series = {v["version"]: v["hosts"] for v in f["versions"]
+              if v["version"] != OTHER}
+    rows = protect({s: counts["series_covered"].get((name, s), 0)
+                    for s in series}, within, k, least,
+                   beside={s: (series[s],) for s in series})
+    cells = cross(
+        {(s, p): n for (fw, s, p), n in counts["series_pythons"].items()
+         if fw == name},
+        {s: (n, series[s]) + within for s, n in rows.items()},
+        {p: (n,) + within + ((pythons[p],) if p in pythons else ())
+         for p, n in by_python.items() if p != OTHER}, k, least)
+    return {"name": name, "covered": covered,
+            "pythons": _ranked(by_python, "version"),
+            "versions": [{"version": row["version"], "covered": row["hosts"],
+                          "pythons": _ranked({p: n for (s, p), n
+                                              in cells.items()
+                                              if s == row["version"]},
+                                             "version")}
+                         for row in _ranked(rows, "version")]}
 
 
 def _noised(counts, epsilon):
     """`counts` with noise on every count, kept at least 0 and at most its
-    container (a framework's figures its hosts, every figure the total)."""
+    containers (a framework's figures its hosts, every figure the total,
+    and a figure by Python the covered hosts and Python it is part of)."""
     scale = noise.scale(epsilon)
 
     def add(n, top):
@@ -221,8 +310,23 @@ def _noised(counts, epsilon):
         return {key: add(n, frameworks[key[0]][0])
                 for key, n in counts[table].items()}
 
+    def within(table, containers):
+        return {key: add(n, min(c.get(part(key), 0) for c, part
+                                in containers))
+                for key, n in counts[table].items()}
+
+    versions = per_framework("versions")
+    covered = per_framework("covered")
+    by_python = within("framework_pythons", [(covered, lambda key: key[:1])])
+    series_covered = within("series_covered", [
+        (covered, lambda key: key[:1]), (versions, lambda key: key)])
     return {"hosts": total, "frameworks": frameworks,
-            "via": per_framework("via"), "versions": per_framework("versions"),
+            "via": per_framework("via"), "versions": versions,
+            "covered": covered, "framework_pythons": by_python,
+            "series_covered": series_covered,
+            "series_pythons": within("series_pythons", [
+                (series_covered, lambda key: key[:2]),
+                (by_python, lambda key: key[::2])]),
             **{table: {key: add(n, total) for key, n in counts[table].items()}
                for table in ("os", "pythons", "virt", "age")}}
 

@@ -8,34 +8,56 @@ import functools
 from pyweb_popcon.server.store.partitions import _suffix
 
 # What hosts are counted by, for publishing: per kind of bucket, the
-# table, the columns that key a bucket, and which of its rows count.
+# table, the columns that key a bucket, which of its rows count, and the
+# partition's index that counts them in one ordered scan (None: its own
+# rows).  SQLite is told which (INDEXED BY): several indexes cover most
+# counts, and it would take one that is not in host order for some, then
+# sort every row to count distinct hosts; PostgreSQL chooses by its
+# statistics.
 BUCKETS = {
-    "hosts": ("hosts", (), "forgotten = 0"),
-    "frameworks": ("host_frameworks", ("name",), ""),
-    "used": ("host_frameworks", ("name",), "used = 1"),
-    "via": ("host_frameworks", ("name", "via"), ""),
-    "versions": ("host_frameworks", ("name", "series"), ""),
-    "os": ("hosts", ("os_vendor || ' ' || os_release",), "forgotten = 0"),
-    "pythons": ("host_pythons", ("python",), ""),
-    "virt": ("hosts", ("virt",), "forgotten = 0"),
-    "age": ("hosts", ("age",), "forgotten = 0"),
+    "hosts": ("hosts", (), "forgotten = 0", None),
+    "frameworks": ("host_frameworks", ("name",), "", "name"),
+    "used": ("host_frameworks", ("name",), "used = 1", "name"),
+    "via": ("host_frameworks", ("name", "via"), "", "via"),
+    "versions": ("host_frameworks", ("name", "series"), "", "series"),
+    # The Python each entry runs under, where its report names it (format
+    # 2 on): per framework the hosts it covers, its hosts per Python, and
+    # per version series both again.
+    "covered": ("host_frameworks", ("name",), "python <> ''", "name"),
+    "framework_pythons": ("host_frameworks", ("name", "python"),
+                          "python <> ''", "python"),
+    "series_covered": ("host_frameworks", ("name", "series"),
+                       "python <> ''", "series"),
+    "series_pythons": ("host_frameworks", ("name", "series", "python"),
+                       "python <> ''", "series_python"),
+    "os": ("hosts", ("os_vendor || ' ' || os_release",), "forgotten = 0",
+           None),
+    "pythons": ("host_pythons", ("python",), "", "python"),
+    "virt": ("hosts", ("virt",), "forgotten = 0", None),
+    "age": ("hosts", ("age",), "forgotten = 0", None),
 }
 
 
 class Counts:
     """The counts a Store gives for publishing."""
 
-    def _count(self, days, table, cols, where=""):
+    def _count(self, days, table, cols, where="", index=None):
         """{(col values): distinct hosts} over `table` rows matching
-        `where`: counted in each partition, then added up."""
+        `where`, read through `index` on SQLite: counted in each
+        partition, then added up."""
         select = "".join(f"{c}, " for c in cols)
         group = f" GROUP BY {', '.join(cols)}" if cols else ""
         where = f" WHERE {where}" if where else ""
+        # A host has one row in hosts: no distinct hosts to look for.
+        hosts = "COUNT(*)" if table == "hosts" else "COUNT(DISTINCT host_id)"
         totals = collections.Counter()
         for day in days:
+            name = f"{table}_{_suffix(day)}"
+            indexed = (f" INDEXED BY {name}_{index}"
+                       if index and self.sqlite else "")
             for *key, n in self.query(
-                    f"SELECT {select}COUNT(DISTINCT host_id) FROM "
-                    f"{table}_{_suffix(day)}{where}{group}"):
+                    f"SELECT {select}{hosts} FROM "
+                    f"{name}{indexed}{where}{group}"):
                 totals[tuple(key)] += n
         return {key: n for key, n in totals.items() if n}
 
@@ -50,10 +72,10 @@ class Counts:
             yield functools.partial(self._buckets, self._days(lock=True))
 
     def _buckets(self, days, kind, among=None, by=None):
-        table, key, where = BUCKETS[kind]
+        table, key, where, index = BUCKETS[kind]
         group = key if by is None else tuple(key[i] for i in by)
         if among is None:
-            return self._count(days, table, group, where)
+            return self._count(days, table, group, where, index)
         if not among:
             return {}
         # Listed in a temporary table, not in the statement: clients
@@ -68,6 +90,6 @@ class Counts:
             members = (f"({', '.join(key[:len(columns)])}) IN (SELECT "
                        f"{', '.join(columns)} FROM small_buckets)")
             return self._count(days, table, group, " AND ".join(
-                c for c in (where, members) if c))
+                c for c in (where, members) if c), index)
         finally:
             self.query("DROP TABLE small_buckets")

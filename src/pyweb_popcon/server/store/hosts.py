@@ -97,10 +97,10 @@ class Hosts:
                    fields)
         if forget:
             return "forgotten"
-        self._many(f"INSERT INTO host_frameworks_{name} VALUES ({d.marks(7)})",
+        self._many(f"INSERT INTO host_frameworks_{name} VALUES ({d.marks(8)})",
                    [(host, e.name, e.version, series(e.version), e.via,
-                     e.envs, None if e.used is None else int(e.used))
-                    for e in message.frameworks])
+                     e.envs, None if e.used is None else int(e.used),
+                     e.python or "") for e in message.frameworks])
         self._many(f"INSERT INTO host_pythons_{name} VALUES ({d.marks(2)})",
                    [(host, p) for p in message.pythons])
         return "replaced" if stored and not stored[1] else "new"

@@ -17,10 +17,13 @@ DAY_NS = 86_400 * 10**9
 EPOCH = datetime.date(1970, 1, 1)
 
 # A partition's tables (hosts first: the others refer to it), columns as
-# since schema 1, primary keys and covering indexes.  Each count is one
-# ordered scan of an index; (name, host_id, used) serves both hosts and
-# used per framework.  A later schema that changes these must migrate
-# the partitions made with them.
+# since schema 5 (which added host_frameworks.python, '' where unknown),
+# primary keys and covering indexes.  Each count is one ordered scan of
+# an index (see counts.BUCKETS); (name, host_id, used, python) serves
+# hosts, used and hosts with a known Python per framework, (name, series,
+# host_id, python) hosts and those with a known Python per series.  A
+# later schema that changes these must migrate the partitions made with
+# them.
 COLUMNS = {
     "hosts": ("host_id TEXT NOT NULL", "received BIGINT NOT NULL",
               "receipt TEXT NOT NULL", "forgotten INTEGER NOT NULL",
@@ -29,14 +32,18 @@ COLUMNS = {
     "host_frameworks": ("host_id TEXT NOT NULL", "name TEXT NOT NULL",
                         "version TEXT NOT NULL", "series TEXT NOT NULL",
                         "via TEXT NOT NULL", "envs INTEGER NOT NULL",
-                        "used INTEGER"),
+                        "used INTEGER", "python TEXT NOT NULL DEFAULT ''"),
     "host_pythons": ("host_id TEXT NOT NULL", "python TEXT NOT NULL"),
 }
-KEYS = {"hosts": "host_id", "host_frameworks": "host_id, name, version, via",
+KEYS = {"hosts": "host_id",
+        "host_frameworks": "host_id, name, version, via, python",
         "host_pythons": "host_id, python"}
-INDEXES = {"host_frameworks": {"name": "name, host_id, used",
-                               "series": "name, series, host_id",
-                               "via": "name, via, host_id"},
+INDEXES = {"host_frameworks": {"name": "name, host_id, used, python",
+                               "series": "name, series, host_id, python",
+                               "via": "name, via, host_id",
+                               "python": "name, python, host_id",
+                               "series_python":
+                                   "name, series, python, host_id"},
            "host_pythons": {"python": "python, host_id"}}
 
 
@@ -73,17 +80,21 @@ class Partitions:
         if not self.query(f"INSERT INTO partitions (day) VALUES ({p}) ON "
                           "CONFLICT (day) DO NOTHING RETURNING day", (day,)):
             return      # another ingester made it meanwhile
-        name = _suffix(day)
-        for table, columns in COLUMNS.items():
-            parent = ("" if table == "hosts" else ", FOREIGN KEY (host_id) "
-                      f"REFERENCES hosts_{name} (host_id)")
-            self.query(f"CREATE TABLE {table}_{name} ({', '.join(columns)}, "
-                       f"PRIMARY KEY ({KEYS[table]}){parent})"
-                       + self.dialect.clustered)
-            for index, keys in INDEXES.get(table, {}).items():
-                self.query(f"CREATE INDEX {table}_{name}_{index} ON "
-                           f"{table}_{name} ({keys})")
+        for table in COLUMNS:
+            self._make_table(table, _suffix(day))
         self._views()
+
+    def _make_table(self, table, name):
+        """One of partition `name`'s tables, with its indexes."""
+        parent = ("" if table == "hosts" else ", FOREIGN KEY (host_id) "
+                  f"REFERENCES hosts_{name} (host_id)")
+        columns = ", ".join(COLUMNS[table])
+        self.query(f"CREATE TABLE {table}_{name} ({columns}, "
+                   f"PRIMARY KEY ({KEYS[table]}){parent})"
+                   + self.dialect.clustered)
+        for index, keys in INDEXES.get(table, {}).items():
+            self.query(f"CREATE INDEX {table}_{name}_{index} ON "
+                       f"{table}_{name} ({keys})")
 
     def _views(self):
         """Each table's view: its partitions as one."""

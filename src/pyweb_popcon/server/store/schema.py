@@ -2,7 +2,8 @@
 
 from pyweb_popcon.server.clock import HOUR_NS
 from pyweb_popcon.server.store.engine import StoreError
-from pyweb_popcon.server.store.partitions import DAY_NS, _suffix
+from pyweb_popcon.server.store.partitions import (
+    DAY_NS, INDEXES, _suffix)
 
 # Each migration is a list of statements; schema_version says how many
 # have been applied.  Never edit one that has shipped: append another.
@@ -125,7 +126,15 @@ MIGRATIONS = (
         # Receive times to the hour (see clock.py), as they are kept now.
         lambda store: _to_the_hour(store),
     ),
+    (
+        # Format 2: each framework entry's Python, '' where unknown (all of
+        # format 1's), in the primary key, as entries may differ only in it.
+        lambda store: _python_in_frameworks(store),
+    ),
 )
+
+# host_frameworks' columns before schema 5.
+FRAMEWORK_COLUMNS_3 = "host_id, name, version, series, via, envs, used"
 
 
 def _to_the_hour(store):
@@ -148,13 +157,38 @@ def _split_by_day(store):
                     "receipt, forgotten, date, format, client, os_vendor, "
                     "os_release, os_arch, virt, age FROM hosts_v2 h WHERE "
                     f"{in_day}", span)
-        store.query(f"INSERT INTO host_frameworks_{name} SELECT h.host_id, "
+        store.query(f"INSERT INTO host_frameworks_{name} "
+                    f"({FRAMEWORK_COLUMNS_3}) SELECT h.host_id, "
                     "f.name, f.version, f.series, f.via, f.envs, f.used "
                     "FROM host_frameworks_v2 f JOIN hosts_v2 h USING (hid) "
                     f"WHERE {in_day}", span)
         store.query(f"INSERT INTO host_pythons_{name} SELECT h.host_id, "
                     "p.python FROM host_pythons_v2 p JOIN hosts_v2 h "
                     f"USING (hid) WHERE {in_day}", span)
+    store._views()
+
+
+def _python_in_frameworks(store):
+    """Migration 5: each partition's host_frameworks made again with the
+    column python and the primary key that includes it."""
+    store.query("DROP VIEW IF EXISTS host_frameworks")
+    for day in store._days():
+        name = _suffix(day)
+        # Index names are the schema's, not the table's: free them first.
+        for index in INDEXES["host_frameworks"]:
+            store.query(f"DROP INDEX IF EXISTS host_frameworks_{name}_{index}")
+        store.query(f"ALTER TABLE host_frameworks_{name} RENAME TO "
+                    f"host_frameworks_{name}_v3")
+        if not store.sqlite:
+            # So is PostgreSQL's primary key's: the new table takes it.
+            store.query(f"ALTER TABLE host_frameworks_{name}_v3 RENAME "
+                        f"CONSTRAINT host_frameworks_{name}_pkey TO "
+                        f"host_frameworks_{name}_v3_pkey")
+        store._make_table("host_frameworks", name)
+        store.query(f"INSERT INTO host_frameworks_{name} ("
+                    f"{FRAMEWORK_COLUMNS_3}) SELECT {FRAMEWORK_COLUMNS_3} "
+                    f"FROM host_frameworks_{name}_v3")
+        store.query(f"DROP TABLE host_frameworks_{name}_v3")
     store._views()
 
 
