@@ -1,6 +1,8 @@
-"""A booted Debian 12 with systemd, for the system tests (tests/system/).
+"""A booted Debian with systemd, for the system tests (tests/system/).
 
-A debootstrap --variant=minbase tree of bookworm is made once and cached
+The release is PYWEB_POPCON_RELEASE's (bookworm, Debian 12, unless it says
+trixie or sid): a debootstrap --variant=minbase tree of it is made once and
+cached
 outside the repository (PYWEB_POPCON_TEST_CACHE, default
 /var/cache/pyweb-popcon-tests), copied fresh for each container and booted
 with ``systemd-nspawn --register=no --keep-unit -b``.  With --register=no
@@ -30,7 +32,8 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("PYWEB_POPCON_TEST_CACHE",
                        "/var/cache/pyweb-popcon-tests")
-BASE = os.path.join(CACHE, "bookworm-minbase")
+RELEASE = os.environ.get("PYWEB_POPCON_RELEASE", "bookworm")
+BASE = os.path.join(CACHE, f"{RELEASE}-minbase")
 WHEELS = os.path.join(CACHE, "wheels")
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -109,18 +112,26 @@ def base_tree():
 
 def _make_base(new):
     run("debootstrap", "--variant=minbase", f"--include={INCLUDE}",
-        "bookworm", new, MIRROR, timeout=1200)
+        RELEASE, new, MIRROR, timeout=1200)
     # apt's sources and lists in the cache, so that runs only download
     # the packages they install.
     with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
-        f.write(f"deb {MIRROR} bookworm main\n"
-                f"deb {MIRROR} bookworm-updates main\n"
-                "deb http://deb.debian.org/debian-security "
-                "bookworm-security main\n")
+        f.write(sources_list(RELEASE))
     run("chroot", new, "apt-get", "update", "-q", timeout=600)
     # An empty machine-id: each copy gets its own at first boot.
     with open(os.path.join(new, "etc/machine-id"), "w"):
         pass
+
+
+def sources_list(release):
+    """apt's sources for a release: a stable one's updates and security
+    fixes too; unstable has neither."""
+    if release in ("sid", "unstable"):
+        return f"deb {MIRROR} {release} main\n"
+    return (f"deb {MIRROR} {release} main\n"
+            f"deb {MIRROR} {release}-updates main\n"
+            "deb http://deb.debian.org/debian-security "
+            f"{release}-security main\n")
 
 
 def django_wheel():

@@ -233,6 +233,19 @@ def declared(extras):
             for line in lines if line.strip()}
 
 
+def unlisted_owner(top):
+    """[the distribution named like module `top`] when it lists no files
+    (packages_distributions() cannot see it: trixie's python3-packaging,
+    -jinja2 and -matplotlib keep neither RECORD nor top_level.txt)."""
+    try:
+        dist = importlib.metadata.distribution(top)
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is None or dist.files is not None:
+        return [f"{top} (not installed)"]
+    return [dist.metadata["Name"]]
+
+
 def undeclared(side, extras):
     """Chains to what the modules `side` reaches import from outside the
     standard library and setup.cfg does not declare (install_requires and
@@ -245,7 +258,7 @@ def undeclared(side, extras):
         for top in sorted({t.split(".")[0] for t in GRAPH.edges(name)}):
             if top == PACKAGE or top in sys.stdlib_module_names:
                 continue
-            dists = owners.get(top, [f"{top} (not installed)"])
+            dists = owners.get(top) or unlisted_owner(top)
             if not any(canonicalize_name(d) in wanted for d in dists):
                 found.append(f"{chain(parent, name)} -> {top} "
                              f"({', '.join(dists)})")
