@@ -117,6 +117,7 @@ def _make_base(new):
     # the packages they install.
     with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
         f.write(sources_list(RELEASE))
+    accept_stale_release(new)
     run("chroot", new, "apt-get", "update", "-q", timeout=600)
     # An empty machine-id: each copy gets its own at first boot.
     with open(os.path.join(new, "etc/machine-id"), "w"):
@@ -132,6 +133,15 @@ def sources_list(release):
             f"deb {MIRROR} {release}-updates main\n"
             "deb http://deb.debian.org/debian-security "
             f"{release}-security main\n")
+
+
+def accept_stale_release(tree):
+    """apt in the tree takes a Release file past its Valid-Until: sid's
+    lasts a week, and a mirror (or the snapshot this machine reaches) may
+    lag behind."""
+    with open(os.path.join(tree, "etc/apt/apt.conf.d/99valid-until"),
+              "w") as f:
+        f.write('Acquire::Check-Valid-Until "false";\n')
 
 
 def django_wheel():

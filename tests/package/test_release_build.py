@@ -26,6 +26,7 @@ UNITS = {"pyweb-popcon.timer", "pyweb-popcon.service",
          "pdns@pyweb-popcon.service.d/pyweb-popcon.conf"}
 
 
+@pytest.mark.timeout(2400)       # sid: the unit tests under three Pythons
 @pytest.mark.parametrize("release", [
     "trixie", pytest.param("sid", marks=pytest.mark.all_releases)])
 def test_builds_lintian_clean(release):

@@ -388,6 +388,7 @@ def test_purge_leaves_nothing(box):
     box.sh("apt-get purge -y -q pyweb-popcon pyweb-popcon-server "
            "python3-pyweb-popcon", timeout=300)
     left = [p for p in owned if p.startswith(("/etc", "/lib/systemd",
+                                              "/usr/lib/systemd",
                                               "/usr/bin", "/usr/lib/python3",
                                               "/usr/share/pyweb-popcon",
                                               "/usr/share/man"))

@@ -4,9 +4,10 @@ Imports are read statically and followed transitively: in this project's
 modules every import counts, those inside functions included (a lazy
 import still runs when its function does); in the standard library and
 other packages, the imports a module runs when it is loaded (not those
-inside their functions, which this project never calls through).  A rule
-that breaks fails with the chain of imports that breaks it.  No project
-module imports itself again through others: a cycle fails, printed.
+inside their functions, which this project never calls through, nor their
+lazy imports, Python 3.15's, which run as late).  A rule that breaks fails
+with the chain of imports that breaks it.  No project module imports
+itself again through others: a cycle fails, printed.
 """
 
 import ast
@@ -71,6 +72,10 @@ def _statements(tree, everywhere):
     pending = list(tree.body)
     while pending:
         node = pending.pop()
+        # Python 3.15's "lazy import" runs where the name is first used,
+        # as a function's import does (3.15's collections has heapq so).
+        if getattr(node, "is_lazy", 0):
+            continue
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
                                  ast.Lambda)):
