@@ -34,6 +34,8 @@ CACHE = os.environ.get("PYWEB_POPCON_TEST_CACHE",
                        "/var/cache/pyweb-popcon-tests")
 RELEASE = os.environ.get("PYWEB_POPCON_RELEASE", "bookworm")
 BASE = os.path.join(CACHE, f"{RELEASE}-minbase")
+# Downloaded packages, kept for later runs: one release's each.
+ARCHIVES = os.path.join(CACHE, f"apt-archives-{RELEASE}")
 WHEELS = os.path.join(CACHE, "wheels")
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -172,7 +174,7 @@ class Container:
              f"--bind-ro={debs}:/srv/debs",
              f"--bind-ro={os.path.dirname(wheel)}:/srv/wheels",
              f"--bind-ro={TOP}:/srv/src",
-             f"--bind={CACHE}/apt-archives:/var/cache/apt/archives",
+             f"--bind={ARCHIVES}:/var/cache/apt/archives",
              *nspawn_args],
             env=env(), stdin=subprocess.DEVNULL, stdout=self.console,
             stderr=subprocess.STDOUT, start_new_session=True)
@@ -254,7 +256,7 @@ class Container:
 def boot(debs, wheel, nspawn_args=()):
     """A fresh copy of the cached tree, booted with these further options
     of systemd-nspawn; (container, its tree)."""
-    os.makedirs(os.path.join(CACHE, "apt-archives", "partial"), exist_ok=True)
+    os.makedirs(os.path.join(ARCHIVES, "partial"), exist_ok=True)
     tree = tempfile.mkdtemp(prefix="pyweb-popcon-system.", dir="/var/tmp")
     os.rmdir(tree)
     run("cp", "-a", base_tree(), tree)
