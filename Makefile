@@ -37,7 +37,7 @@ test: deps
 	$(PYTHON) -m pytest -m "not all_releases" tests
 	PYWEB_POPCON_RELEASE=trixie $(PYTHON) -m pytest tests/system/test_system.py
 
-# And the rest of trixie's stories and piuparts; sid's build (3.13 and 3.14),
+# And the rest of trixie's stories and piuparts; sid's build (its Pythons),
 # system story, autopkgtest and piuparts.
 TRIXIE_MORE := tests/system/test_server_only.py tests/system/test_front.py \
 	tests/package/test_package.py::test_piuparts
