@@ -298,6 +298,8 @@ def test_units_in_the_booted_system(box):
            "set -e\n"
            "test -d /var/lib/pyweb-popcon/outbox -o -d /var/lib/pyweb-popcon\n"
            "test -r /etc/pyweb-popcon.conf\n"
+           # The release's Python whole: its sitecustomize is in /etc.
+           "python3 -c 'import sitecustomize'\n"
            "for p in /var/lib/dpkg/status /srv/app /etc/machine-id /home "
            "/root /etc/passwd /var/log /var/spool/pyweb-popcon-server "
            "/usr/local; do\n"
