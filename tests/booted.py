@@ -34,6 +34,10 @@ CACHE = os.environ.get("PYWEB_POPCON_TEST_CACHE",
                        "/var/cache/pyweb-popcon-tests")
 RELEASE = os.environ.get("PYWEB_POPCON_RELEASE", "bookworm")
 BASE = os.path.join(CACHE, f"{RELEASE}-minbase")
+# systemd 258 on (sid) boots on the unified cgroup hierarchy only, which
+# nspawn gives it on a host with the hybrid one when asked.
+UNIFIED = ({} if RELEASE in ("bookworm", "trixie")
+           else {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"})
 # Downloaded packages, kept for later runs: one release's each.
 ARCHIVES = os.path.join(CACHE, f"apt-archives-{RELEASE}")
 WHEELS = os.path.join(CACHE, "wheels")
@@ -176,7 +180,8 @@ class Container:
              f"--bind-ro={TOP}:/srv/src",
              f"--bind={ARCHIVES}:/var/cache/apt/archives",
              *nspawn_args],
-            env=env(), stdin=subprocess.DEVNULL, stdout=self.console,
+            env=dict(env(), **UNIFIED), stdin=subprocess.DEVNULL,
+            stdout=self.console,
             stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._boot()

@@ -44,6 +44,9 @@ def test_two_builds_give_the_same_debs():
             pytest.skip(f"{tool} is not installed (make deps)")
     first = tempfile.mkdtemp(prefix="pyweb-popcon-repro.", dir="/var/tmp")
     second = tempfile.mkdtemp(prefix="pyweb-popcon-repro.", dir="/var/tmp")
+    # The unit tests that run as nobody read the source too.
+    for top in (first, second):
+        os.chmod(top, 0o755)
     try:
         debs_a, info_a = build(first, "022")
         debs_b, info_b = build(os.path.join(second, "a", "longer", "path"),
