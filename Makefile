@@ -15,7 +15,7 @@ TEST_DEPS := python3-packaging python3-pytest python3-pytest-timeout \
 	chromium wrk nginx python3-tqdm pdns-server pdns-backend-remote unbound \
 	e2fsprogs fakeroot faketime python3-scipy
 
-.PHONY: deps test check bench show demo deb lint system-test piuparts
+.PHONY: deps test test-all check bench show demo deb lint system-test piuparts
 
 deps:
 	@missing=$$(for p in $(TEST_DEPS); do \
@@ -30,8 +30,22 @@ deps:
 	  fi; \
 	fi
 
+# Everything on bookworm (Debian 12, this host), the build in a trixie tree
+# (unit tests under 3.13, lintian) and the system story with autopkgtest in
+# a booted trixie (PYWEB_POPCON_RELEASE: tests/booted.py).
 test: deps
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest -m "not all_releases" tests
+	PYWEB_POPCON_RELEASE=trixie $(PYTHON) -m pytest tests/system/test_system.py
+
+# And the rest of trixie's stories and piuparts; sid's build (its Pythons),
+# system story, autopkgtest and piuparts.
+TRIXIE_MORE := tests/system/test_server_only.py tests/system/test_front.py \
+	tests/package/test_package.py::test_piuparts
+test-all: test
+	$(PYTHON) -m pytest -m all_releases tests
+	PYWEB_POPCON_RELEASE=trixie $(PYTHON) -m pytest $(TRIXIE_MORE)
+	PYWEB_POPCON_RELEASE=sid $(PYTHON) -m pytest tests/system/test_system.py \
+	    tests/package/test_package.py::test_piuparts
 
 # forkserver, Python 3.14's default: no test may need fork, 3.11's.
 check: deps

@@ -1,6 +1,8 @@
-"""A booted Debian 12 with systemd, for the system tests (tests/system/).
+"""A booted Debian with systemd, for the system tests (tests/system/).
 
-A debootstrap --variant=minbase tree of bookworm is made once and cached
+The release is PYWEB_POPCON_RELEASE's (bookworm, Debian 12, unless it says
+trixie or sid): a debootstrap --variant=minbase tree of it is made once and
+cached
 outside the repository (PYWEB_POPCON_TEST_CACHE, default
 /var/cache/pyweb-popcon-tests), copied fresh for each container and booted
 with ``systemd-nspawn --register=no --keep-unit -b``.  With --register=no
@@ -30,7 +32,14 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("PYWEB_POPCON_TEST_CACHE",
                        "/var/cache/pyweb-popcon-tests")
-BASE = os.path.join(CACHE, "bookworm-minbase")
+RELEASE = os.environ.get("PYWEB_POPCON_RELEASE", "bookworm")
+BASE = os.path.join(CACHE, f"{RELEASE}-minbase")
+# systemd 258 on (sid) boots on the unified cgroup hierarchy only, which
+# nspawn gives it on a host with the hybrid one when asked.
+UNIFIED = ({} if RELEASE in ("bookworm", "trixie")
+           else {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"})
+# Downloaded packages, kept for later runs: one release's each.
+ARCHIVES = os.path.join(CACHE, f"apt-archives-{RELEASE}")
 WHEELS = os.path.join(CACHE, "wheels")
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -109,18 +118,36 @@ def base_tree():
 
 def _make_base(new):
     run("debootstrap", "--variant=minbase", f"--include={INCLUDE}",
-        "bookworm", new, MIRROR, timeout=1200)
+        RELEASE, new, MIRROR, timeout=1200)
     # apt's sources and lists in the cache, so that runs only download
     # the packages they install.
     with open(os.path.join(new, "etc/apt/sources.list"), "w") as f:
-        f.write(f"deb {MIRROR} bookworm main\n"
-                f"deb {MIRROR} bookworm-updates main\n"
-                "deb http://deb.debian.org/debian-security "
-                "bookworm-security main\n")
+        f.write(sources_list(RELEASE))
+    accept_stale_release(new)
     run("chroot", new, "apt-get", "update", "-q", timeout=600)
     # An empty machine-id: each copy gets its own at first boot.
     with open(os.path.join(new, "etc/machine-id"), "w"):
         pass
+
+
+def sources_list(release):
+    """apt's sources for a release: a stable one's updates and security
+    fixes too; unstable has neither."""
+    if release in ("sid", "unstable"):
+        return f"deb {MIRROR} {release} main\n"
+    return (f"deb {MIRROR} {release} main\n"
+            f"deb {MIRROR} {release}-updates main\n"
+            "deb http://deb.debian.org/debian-security "
+            f"{release}-security main\n")
+
+
+def accept_stale_release(tree):
+    """apt in the tree takes a Release file past its Valid-Until: sid's
+    lasts a week, and a mirror (or the snapshot this machine reaches) may
+    lag behind."""
+    with open(os.path.join(tree, "etc/apt/apt.conf.d/99valid-until"),
+              "w") as f:
+        f.write('Acquire::Check-Valid-Until "false";\n')
 
 
 def wheel(pattern, requirement):
@@ -155,9 +182,10 @@ class Container:
              f"--bind-ro={debs}:/srv/debs",
              f"--bind-ro={os.path.dirname(wheel)}:/srv/wheels",
              f"--bind-ro={TOP}:/srv/src",
-             f"--bind={CACHE}/apt-archives:/var/cache/apt/archives",
+             f"--bind={ARCHIVES}:/var/cache/apt/archives",
              *nspawn_args],
-            env=env(), stdin=subprocess.DEVNULL, stdout=self.console,
+            env=dict(env(), **UNIFIED), stdin=subprocess.DEVNULL,
+            stdout=self.console,
             stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._boot()
@@ -237,7 +265,7 @@ class Container:
 def boot(debs, wheel, nspawn_args=()):
     """A fresh copy of the cached tree, booted with these further options
     of systemd-nspawn; (container, its tree)."""
-    os.makedirs(os.path.join(CACHE, "apt-archives", "partial"), exist_ok=True)
+    os.makedirs(os.path.join(ARCHIVES, "partial"), exist_ok=True)
     tree = tempfile.mkdtemp(prefix="pyweb-popcon-system.", dir="/var/tmp")
     os.rmdir(tree)
     run("cp", "-a", base_tree(), tree)

@@ -17,6 +17,7 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(),
                                      "pyweb-popcon-hypothesis"))
 
 from fakemachine import FakeMachine  # noqa: E402
+from booted import RELEASE  # noqa: E402
 
 # No time limit per example: a timed assertion in a test fails a loaded
 # machine, not slow code (speed is for tests/bench).
@@ -33,6 +34,9 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "all_releases: in make test-all only (the other "
+        "releases' long runs); make test deselects it")
     method = config.getoption("start_method")
     if method:
         multiprocessing.set_start_method(method, force=True)
@@ -84,10 +88,20 @@ def gpg_keys(tmp_path_factory):
 @pytest.fixture(scope="session")
 def debs():
     """The Debian packages built from this tree, once per run (or the ones
-    in PYWEB_POPCON_DEBS): a directory of .deb, .changes and .buildinfo."""
+    in PYWEB_POPCON_DEBS): a directory of .deb, .changes and .buildinfo.
+    On this host, or in the tree of another PYWEB_POPCON_RELEASE."""
     given = os.environ.get("PYWEB_POPCON_DEBS")
     if given:
         yield given
+        return
+    if RELEASE != "bookworm":
+        # Built where the release's users get them from: in its tree; the
+        # unit tests there are test_release_build's.
+        from releases import release_build
+        out = tempfile.mkdtemp(prefix="pyweb-popcon-debs.", dir="/var/tmp")
+        release_build(RELEASE, out, unit_tests=False)
+        yield out
+        shutil.rmtree(out, ignore_errors=True)
         return
     if not shutil.which("dpkg-buildpackage", path="/usr/bin"):
         pytest.skip("dpkg-buildpackage is not installed (make deps installs "

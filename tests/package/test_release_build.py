@@ -1,24 +1,21 @@
-"""The source builds lintian-clean where it is uploaded: trixie.
+"""The source builds lintian-clean where it is uploaded: trixie and sid.
 
-A debootstrap --variant=minbase tree of trixie with build-essential and
-lintian is made once (a few minutes) and cached like tests/booted.py's
-bookworm tree; tests/package/release-build builds the working tree's
-source package in it and runs trixie's lintian --pedantic on the source
-and the binaries.  The units must be where trixie's debhelper puts them,
-/usr/lib/systemd/system: under /lib they are aliased-location errors.
+tests/releases.py builds the working tree's source package in a cached
+tree of the release, which runs the unit tests under each of the release's
+Pythons (3.13 on trixie; 3.14 and 3.15 on sid today), and runs the release's
+lintian --pedantic on the source and the binaries.  The units must be
+where the release's debhelper puts them, /usr/lib/systemd/system: under
+/lib they are aliased-location errors.  trixie's build is in `make test`,
+sid's in `make test-all`.
 """
 
-import os
 import re
-import shutil
-import subprocess
 
 import pytest
 
-from booted import MIRROR, cached_tree, run
+from booted import run
+from releases import release_build
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 UNITS = {"pyweb-popcon.timer", "pyweb-popcon.service",
          "pyweb-popcon-collect.service", "pyweb-popcon-receiver.service",
          "pyweb-popcon-ingest.service", "pyweb-popcon-ingest.path",
@@ -29,30 +26,21 @@ UNITS = {"pyweb-popcon.timer", "pyweb-popcon.service",
          "pdns@pyweb-popcon.service.d/pyweb-popcon.conf"}
 
 
-def _make_trixie(new):
-    # apt-get, not debootstrap --include: that cannot order lintian's Perl.
-    run("debootstrap", "--variant=minbase", "trixie", new, MIRROR,
-        timeout=1200)
-    run("chroot", new, "apt-get", "update", "-q", timeout=600)
-    run("chroot", new, "apt-get", "install", "-q", "-y",
-        "--no-install-recommends", "build-essential", "lintian",
-        timeout=1200)
-
-
-def test_builds_lintian_clean_on_trixie():
-    if os.geteuid() != 0:
-        pytest.skip("chroot and debootstrap need root")
-    for tool in ("debootstrap", "unshare", "dpkg-parsechangelog"):
-        if not shutil.which(tool, path=DEBIAN_PATH):
-            pytest.skip(f"{tool} is not installed (make deps)")
-    tree = cached_tree("trixie-build", _make_trixie)
-    done = subprocess.run([os.path.join(HERE, "release-build"), tree],
-                          capture_output=True, text=True, timeout=1800,
-                          stdin=subprocess.DEVNULL,
-                          env=dict(os.environ, PATH=DEBIAN_PATH))
-    print(done.stdout, done.stderr)
-    assert done.returncode == 0, done.stdout + done.stderr
-    paths = re.findall(r" \./(\S+)$", done.stdout, re.M)
+@pytest.mark.timeout(2400)       # sid: the unit tests under three Pythons
+@pytest.mark.parametrize("release", [
+    "trixie", pytest.param("sid", marks=pytest.mark.all_releases)])
+def test_builds_lintian_clean(release):
+    tree, out = release_build(release)
+    # The unit tests ran, and passed, under each Python the release
+    # supports (py3versions, as pybuild asks it).
+    pythons = run("chroot", tree, "py3versions", "-sv").stdout.split()
+    assert sorted(re.findall(r"^platform linux -- Python (\d+\.\d+)", out,
+                             re.M)) == sorted(pythons)
+    summaries = re.findall(r"^=+ (.*) in [0-9.]+s", out, re.M)
+    assert len(summaries) == len(pythons)
+    assert all(re.match(r"\d+ passed", s) and "failed" not in s
+               for s in summaries), summaries
+    paths = re.findall(r" \./(\S+)$", out, re.M)
     under = "usr/lib/systemd/system/"
     assert {p[len(under):] for p in paths
             if p.startswith(under) and not p.endswith("/")} == UNITS

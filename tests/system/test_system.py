@@ -298,6 +298,8 @@ def test_units_in_the_booted_system(box):
            "set -e\n"
            "test -d /var/lib/pyweb-popcon/outbox -o -d /var/lib/pyweb-popcon\n"
            "test -r /etc/pyweb-popcon.conf\n"
+           # The release's Python whole: its sitecustomize is in /etc.
+           "python3 -c 'import sitecustomize'\n"
            "for p in /var/lib/dpkg/status /srv/app /etc/machine-id /home "
            "/root /etc/passwd /var/log /var/spool/pyweb-popcon-server "
            "/usr/local; do\n"
@@ -388,6 +390,7 @@ def test_purge_leaves_nothing(box):
     box.sh("apt-get purge -y -q pyweb-popcon pyweb-popcon-server "
            "python3-pyweb-popcon", timeout=300)
     left = [p for p in owned if p.startswith(("/etc", "/lib/systemd",
+                                              "/usr/lib/systemd",
                                               "/usr/bin", "/usr/lib/python3",
                                               "/usr/share/pyweb-popcon",
                                               "/usr/share/man"))

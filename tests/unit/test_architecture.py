@@ -4,9 +4,10 @@ Imports are read statically and followed transitively: in this project's
 modules every import counts, those inside functions included (a lazy
 import still runs when its function does); in the standard library and
 other packages, the imports a module runs when it is loaded (not those
-inside their functions, which this project never calls through).  A rule
-that breaks fails with the chain of imports that breaks it.  No project
-module imports itself again through others: a cycle fails, printed.
+inside their functions, which this project never calls through, nor their
+lazy imports, Python 3.15's, which run as late).  A rule that breaks fails
+with the chain of imports that breaks it.  No project module imports
+itself again through others: a cycle fails, printed.
 """
 
 import ast
@@ -71,6 +72,10 @@ def _statements(tree, everywhere):
     pending = list(tree.body)
     while pending:
         node = pending.pop()
+        # Python 3.15's "lazy import" runs where the name is first used,
+        # as a function's import does (3.15's collections has heapq so).
+        if getattr(node, "is_lazy", 0):
+            continue
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
                                  ast.Lambda)):
@@ -233,6 +238,19 @@ def declared(extras):
             for line in lines if line.strip()}
 
 
+def unlisted_owner(top):
+    """[the distribution named like module `top`] when it lists no files
+    (packages_distributions() cannot see it: trixie's python3-packaging,
+    -jinja2 and -matplotlib keep neither RECORD nor top_level.txt)."""
+    try:
+        dist = importlib.metadata.distribution(top)
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is None or dist.files is not None:
+        return [f"{top} (not installed)"]
+    return [dist.metadata["Name"]]
+
+
 def undeclared(side, extras):
     """Chains to what the modules `side` reaches import from outside the
     standard library and setup.cfg does not declare (install_requires and
@@ -245,7 +263,7 @@ def undeclared(side, extras):
         for top in sorted({t.split(".")[0] for t in GRAPH.edges(name)}):
             if top == PACKAGE or top in sys.stdlib_module_names:
                 continue
-            dists = owners.get(top, [f"{top} (not installed)"])
+            dists = owners.get(top) or unlisted_owner(top)
             if not any(canonicalize_name(d) in wanted for d in dists):
                 found.append(f"{chain(parent, name)} -> {top} "
                              f"({', '.join(dists)})")
