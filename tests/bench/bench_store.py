@@ -5,7 +5,9 @@ report format 2) are written straight into the schema; `aggregate` (the
 tables by Python included) and `expire` then run as the real command,
 each in its own process, whose peak memory is read with getrusage.
 Targets at 1,000,000: aggregate under 5 s, expire under 10 s, peak memory
-under 500 MB.
+under 500 MB.  Aggregate runs again on one core (taskset), where it
+counts on one connection, not one per core: the ratio says what counting
+partitions at once gains.
 
 Expiry against popcon's way, in the same run: one file per host (popcon
 keeps one per submitting machine) in 256 directories, with the same
@@ -194,11 +196,13 @@ def engines(n):
           "(target < 500 MB; PostgreSQL's own not counted)", flush=True)
 
 
-def timed(conf, *args):
-    """(seconds, output) of one server command."""
+def timed(conf, *args, one_core=False):
+    """(seconds, output) of one server command, on one core if `one_core`
+    (where it counts with one connection, not one per core)."""
     start = time.monotonic()
-    done = subprocess.run([PYTHON, "-m", "pyweb_popcon.server", "--config",
-                           conf, *args], env=ENV, check=True, text=True,
+    done = subprocess.run((["taskset", "-c", "0"] if one_core else [])
+                          + [PYTHON, "-m", "pyweb_popcon.server", "--config",
+                             conf, *args], env=ENV, check=True, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                           stdin=subprocess.DEVNULL)
     return time.monotonic() - start, done.stdout
@@ -262,6 +266,7 @@ def main():
             counting, _ = timed(conf, "aggregate", "--no-publish")
             aggregate, _ = timed(conf, "aggregate")
             aggregate_mb = peak_mb()
+            one_core, _ = timed(conf, "aggregate", one_core=True)
             cutoff = time.time_ns() - 20 * DAY_NS
             expire, said = timed(conf, "expire")
             old = int(said.split()[0])
@@ -269,7 +274,9 @@ def main():
                              == cutoff // DAY_NS and now - age < cutoff)
             print(f"  aggregate: {aggregate:.1f} s (target < 5 s at 1M), "
                   f"of which counting (aggregate --no-publish) "
-                  f"{counting:.1f} s, peak memory {aggregate_mb:.0f} MB "
+                  f"{counting:.1f} s, peak memory {aggregate_mb:.0f} MB; "
+                  f"on one core, counting with one connection, "
+                  f"{one_core:.1f} s ({one_core / aggregate:.2f}x the time) "
                   f"(load average {os.getloadavg()[0]:.1f})")
             print(f"  expire:    {expire:.1f} s for {old:,} hosts, "
                   f"{expire / old * 1e6:.1f} us per deleted host (target < "

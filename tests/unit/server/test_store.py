@@ -3,6 +3,8 @@ upsert, expiry."""
 
 import dataclasses
 import random
+import threading
+import time
 import uuid
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from pyweb_popcon import report
 from pyweb_popcon.server.admin import expire
 from pyweb_popcon.server.publish import rule
-from pyweb_popcon.server.store import partitions, schema
+from pyweb_popcon.server.store import counts, partitions, schema
 from pyweb_popcon.server.store import MIGRATIONS, Store, _suffix, series
 from server_fixtures import backend, database_url, dump  # noqa: F401
 
@@ -342,6 +344,41 @@ def test_more_partitions_than_one_compound_select_takes(store):
     assert rule.folded(store, 1)["frameworks"] == {
         "django": (days - 1, days - 1), "flask": (1, 1)}
     assert len(dump(store)["partitions"]) == days
+
+
+def test_counting_on_several_connections_reads_one_snapshot(
+        store, monkeypatch):
+    """On SQLite, partitions are counted by several connections at once;
+    what they count adds up to the hosts put, and a report put meanwhile
+    waits for counting's end: every count reads the same hosts."""
+    if not store.sqlite:
+        pytest.skip("one connection counts on PostgreSQL")
+    monkeypatch.setattr(counts, "READERS", 3)
+    rng = random.Random(3)
+    names = ("django", "flask", "fastapi")
+    hosts = {str(uuid.uuid4()): rng.sample(names, rng.randint(1, 3))
+             for _ in range(40)}
+    store.put([(NOW - rng.randrange(7) * DAY, f"r{i}",
+                rep(h, *[(n, "1.0") for n in fws]))
+               for i, (h, fws) in enumerate(hosts.items())])
+    expected = {(n,): sum(n in fws for fws in hosts.values())
+                for n in names}
+
+    def put_late():
+        with Store(store.url) as other:
+            other.put([(NOW + DAY, "late",
+                        rep(str(uuid.uuid4()), ("django", "1.0")))])
+
+    late = threading.Thread(target=put_late)
+    with store.counting() as count:
+        assert count("frameworks") == expected
+        late.start()
+        time.sleep(0.5)     # time enough to commit, were it not waiting
+        assert count("frameworks") == expected
+        assert count("hosts") == {(): len(hosts)}
+    late.join()
+    with store.counting() as count:
+        assert count("hosts") == {(): len(hosts) + 1}
 
 
 def test_an_expired_host_is_overwritten_on_disk(tmp_path):
