@@ -126,6 +126,34 @@ class Engine:
     def _many(self, sql, rows):
         self.conn.cursor().executemany(sql, rows)
 
+    def leave_no_copy(self, tables):
+        """After deleting what must leave no copy: rows deleted from
+        `tables` (and tables dropped).
+
+        SQLite zeroes what it deletes (secure_delete), but the WAL keeps
+        every page written since the last checkpoint, and it is removed
+        only when the last connection closes, which another one open (a
+        run of aggregate, status, an administrator's sqlite3) can put off
+        indefinitely: it is checkpointed into the database and truncated
+        to nothing here, waiting up to the busy timeout for readers of an
+        older snapshot.  PostgreSQL only marks deleted rows dead, and
+        VACUUM only makes their space reusable (the bytes stay in the
+        pages): `tables`, one day's partition, are rewritten (VACUUM FULL),
+        their old files deleted.  What neither engine can reach stays until
+        overwritten: the file system's freed blocks, and PostgreSQL's WAL
+        segments until recycled.
+        """
+        if self.sqlite:
+            (busy, _, _), = self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            if busy:
+                raise StoreError(
+                    f"{self.path}-wal: a reader held it for the busy "
+                    "timeout, so it still holds what was deleted; the next "
+                    "expire empties it")
+            return
+        for table in tables:
+            self.query(f"VACUUM FULL {table}")
+
     @contextlib.contextmanager
     def transaction(self):
         if self.sqlite:
