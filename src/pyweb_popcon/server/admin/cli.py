@@ -386,6 +386,12 @@ def _run(args):
     """The command `args` names, run: its exit status."""
     try:
         conf = settings.load(args.config)
+        settings.check_writable(conf, args.command)
+        # The site serves the packaged configuration's OUTPUT_DIR; a
+        # configuration of one's own (tests, a demo) publishes elsewhere.
+        if args.command == "aggregate" and os.path.abspath(
+                args.config) == settings.CONFIG:
+            settings.check_served(conf)
         if args.command not in NO_DATABASE:
             # Before becoming the unit's user: a root-only file serves.
             conf.values[PASSWORD] = settings.database_password(conf)
