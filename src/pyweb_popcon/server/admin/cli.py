@@ -406,3 +406,21 @@ def _run(args):
     except (ServerError, OSError) as e:
         print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
         return os.EX_UNAVAILABLE
+    except Exception as e:
+        if not isinstance(e, _database_errors()):
+            raise
+        # Locked past the busy timeout, disk full, connection lost: the
+        # transaction was rolled back, and what it would have removed
+        # from the spool is still there for the next run.
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"pyweb-popcon-server {args.command}: the database failed, "
+              f"nothing of the unfinished transaction was kept; try again "
+              f"later: {first}", file=sys.stderr)
+        return os.EX_TEMPFAIL
+
+
+def _database_errors():
+    """The database drivers' errors, of the drivers this run loaded (a
+    command loads only the one it uses, if any)."""
+    return tuple(sys.modules[name].Error for name in ("sqlite3", "psycopg")
+                 if name in sys.modules)

@@ -89,8 +89,11 @@ class Engine:
             try:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 return
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
+            except sqlite3.OperationalError as e:
+                # Only a lock passes: a full disk does not, waited for.
+                if (not e.sqlite_errorname.startswith(("SQLITE_BUSY",
+                                                       "SQLITE_LOCKED"))
+                        or time.monotonic() > deadline):
                     raise
                 time.sleep(0.05)
 
@@ -163,7 +166,10 @@ class Engine:
             try:
                 yield
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite has rolled back already after some errors (a full
+                # disk): a second ROLLBACK would hide the first error.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
         else:
