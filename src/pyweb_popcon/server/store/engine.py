@@ -13,11 +13,19 @@ SQLAlchemy (1.4) has no psycopg 3 driver.
 """
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
 
 from pyweb_popcon.server import ServerError
+
+
+logger = logging.getLogger(__name__)
+
+# Seconds expiry waits for SQLite readers of an older snapshot to end
+# before it empties the WAL: a run of aggregate or status takes less.
+READER_WAIT = 10
 
 
 class StoreError(ServerError):
@@ -138,8 +146,9 @@ class Engine:
         only when the last connection closes, which another one open (a
         run of aggregate, status, an administrator's sqlite3) can put off
         indefinitely: it is checkpointed into the database and truncated
-        to nothing here, waiting up to the busy timeout for readers of an
-        older snapshot.  PostgreSQL only marks deleted rows dead, and
+        to nothing here, waiting up to READER_WAIT seconds for readers of
+        an older snapshot (which still see what was deleted: for them it
+        stays).  PostgreSQL only marks deleted rows dead, and
         VACUUM only makes their space reusable (the bytes stay in the
         pages): `tables`, one day's partition, are rewritten (VACUUM FULL),
         their old files deleted.  What neither engine can reach stays until
@@ -147,12 +156,18 @@ class Engine:
         segments until recycled.
         """
         if self.sqlite:
-            (busy, _, _), = self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            (patience,), = self.query("PRAGMA busy_timeout")
+            self.query(f"PRAGMA busy_timeout = {READER_WAIT * 1000}")
+            try:
+                (busy, _, _), = self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self.query(f"PRAGMA busy_timeout = {patience}")
             if busy:
-                raise StoreError(
-                    f"{self.path}-wal: a reader held it for the busy "
-                    "timeout, so it still holds what was deleted; the next "
-                    "expire empties it")
+                logger.warning(
+                    "%s-wal still holds what was deleted: a reader whose "
+                    "transaction began before it, and still sees it, was "
+                    "there for %d s; the next expire empties it",
+                    self.path, READER_WAIT)
             return
         for table in tables:
             self.query(f"VACUUM FULL {table}")
