@@ -325,3 +325,18 @@ def spool_files(box):
     return box.out(f"find {SPOOL}/incoming {SPOOL}/quarantine -type f "
                    "! -name '.*' 2>/dev/null "
                    "| sort", check=False).split()
+
+
+def places_with(box, address, where="/var /etc /run /tmp /root", units=()):
+    """Files under `where` that hold `address` (not as part of a longer
+    one), and whether the journal does (all of it, or of `units`;
+    decompressed, every field: export form)."""
+    box.sh("journalctl --sync")
+    pattern = "(^|[^0-9.])" + address.replace(".", "\\.") + "([^0-9]|$)"
+    files = box.out(f"grep -r -l -a -D skip -E '{pattern}' {where} "
+                    "--exclude-dir=apt --exclude-dir=dpkg "
+                    "2>/dev/null", check=False).split()
+    only = "".join(f" -u {unit}" for unit in units)
+    journal = box.sh(f"journalctl -o export --no-pager{only} | grep -a -q -E "
+                     f"'{pattern}'", check=False).returncode == 0
+    return files, journal

@@ -16,7 +16,7 @@ import re
 
 import dns_stack
 from booted import (DATABASE, SPOOL, box, built, log,  # noqa: F401
-                    reconfigure, skip_unless_able)
+                    places_with, reconfigure, skip_unless_able)
 
 pytestmark = skip_unless_able
 ZONE = dns_stack.ZONE
@@ -97,17 +97,30 @@ def test_the_upload_unit_submits_over_dns(box):
     assert hosts == "1", journal
 
 
+# The server side: its files, PowerDNS's, and the units' journal.
+SERVER_FILES = (f"{SPOOL} /var/lib/pyweb-popcon-server "
+                "/etc/powerdns/pdns-pyweb-popcon.conf "
+                "/etc/pyweb-popcon-server.conf.d /run/pyweb-popcon-server "
+                "/run/pdns-pyweb-popcon")
+SERVER_UNITS = ("pyweb-popcon-dns.service", "pyweb-popcon-dns.socket",
+                "pdns@pyweb-popcon.service", "pyweb-popcon-ingest.service")
+
+
 def test_no_address_on_the_server_side(box):
-    """Not the client's, not even the resolver's: in no file of the
-    server, of PowerDNS's, nor in the journal of either."""
-    found = box.out(
-        f"grep -rlF -e '{CLIENT}' -e '{OUTGOING}' {SPOOL} "
-        "/var/lib/pyweb-popcon-server /etc/powerdns/pdns-pyweb-popcon.conf "
-        "/run/pyweb-popcon-server "
-        "/run/pdns-pyweb-popcon 2>/dev/null || true").split()
-    assert found == []
-    journal = box.out("journalctl --no-pager -o cat "
-                      "-u pyweb-popcon-dns.service -u pdns@pyweb-popcon "
-                      "-u pyweb-popcon-ingest.service")
-    assert "pyweb-popcon-server" in journal or "PowerDNS" in journal
-    assert CLIENT not in journal and OUTGOING not in journal, journal
+    """Not the client's, not even the resolver's (where the client sent,
+    where it asks PowerDNS from): in no file of the server, of PowerDNS's,
+    nor in the journal of either.  The search itself is checked first: an
+    address planted in a server file and in PowerDNS's journal is found."""
+    planted = f"{NET}.9"
+    box.sh(f"echo 'planted {planted}' >/var/lib/pyweb-popcon-server/planted\n"
+           f"printf 'MESSAGE=planted {planted}\\nOBJECT_SYSTEMD_UNIT="
+           "pdns@pyweb-popcon.service\\n' | logger --journald")
+    files, journal = places_with(box, planted, SERVER_FILES, SERVER_UNITS)
+    assert files == ["/var/lib/pyweb-popcon-server/planted"] and journal, (
+        files, journal)
+    box.sh("rm /var/lib/pyweb-popcon-server/planted")
+    assert box.out(f"ls {SPOOL}/incoming {SPOOL}/quarantine "
+                   "/var/lib/pyweb-popcon-server").split()
+    for address in (CLIENT, UNBOUND, OUTGOING):
+        assert places_with(box, address, SERVER_FILES, SERVER_UNITS) == (
+            [], False), address

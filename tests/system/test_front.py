@@ -18,7 +18,7 @@ import re
 import pytest
 
 from booted import (OUTPUT, SPOOL, boot, built, discard,  # noqa: F401
-                    log, reconfigure, skip_unless_able)
+                    log, places_with, reconfigure, skip_unless_able)
 
 pytestmark = skip_unless_able
 PACKAGES = ("/srv/debs/python3-pyweb-popcon_*_all.deb "
@@ -252,20 +252,6 @@ def test_hostile_requests(box):
         assert said[name][0] == status, name
     assert said["HTTP on 80"] == "HTTP/1.1 301 Moved Permanently"
     assert said["plain HTTP on 443"] == "HTTP/1.1 400 Bad Request"
-
-
-def places_with(box, address):
-    """Files under /var, /etc, /run, /tmp and /root that hold `address`
-    (not as part of a longer one), and whether the journal does (all of
-    it, decompressed, every field)."""
-    box.sh("journalctl --sync")
-    pattern = "(^|[^0-9.])" + address.replace(".", "\\.") + "([^0-9]|$)"
-    files = box.out(f"grep -r -l -a -D skip -E '{pattern}' /var /etc /run "
-                    "/tmp /root --exclude-dir=apt --exclude-dir=dpkg "
-                    "2>/dev/null", check=False).split()
-    journal = box.sh(f"journalctl -o export --no-pager | grep -a -q -E "
-                     f"'{pattern}'", check=False).returncode == 0
-    return files, journal
 
 
 def test_no_address_anywhere(box):

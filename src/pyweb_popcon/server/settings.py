@@ -170,3 +170,67 @@ def database_password(conf):
 
 def gnupg_home(conf):
     return os.path.join(conf["STATE_DIR"], "gnupg")
+
+
+# The unit that runs each command, and the settings naming what it writes:
+# under the unit's ProtectSystem=strict everything else is read-only (the
+# package's units allow /var/lib/pyweb-popcon-server and
+# /var/spool/pyweb-popcon-server, or the spool only).
+UNITS = {"serve": "pyweb-popcon-receiver.service",
+         "dns-backend": "pyweb-popcon-dns.service",
+         "ingest": "pyweb-popcon-ingest.service",
+         "expire": "pyweb-popcon-expire.service",
+         "aggregate": "pyweb-popcon-aggregate.service"}
+WRITES = {"serve": ("SPOOL_DIR",), "dns-backend": ("SPOOL_DIR",),
+          "ingest": ("SPOOL_DIR", "STATE_DIR", "DATABASE_URL"),
+          "expire": ("SPOOL_DIR", "STATE_DIR", "DATABASE_URL"),
+          "aggregate": ("STATE_DIR", "OUTPUT_DIR", "DATABASE_URL")}
+# The nginx site the package ships, which serves OUTPUT_DIR once enabled.
+NGINX_SITE = "/etc/nginx/sites-enabled/pyweb-popcon-server"
+
+
+def _directory(conf, key):
+    """The directory `key` names (the SQLite database's, for
+    DATABASE_URL); None for a PostgreSQL database."""
+    if key != "DATABASE_URL":
+        return conf[key]
+    url = conf[key]
+    return os.path.dirname(url[len("sqlite://"):]) \
+        if url.startswith("sqlite://") else None
+
+
+def check_writable(conf, command):
+    """ConfigError when a directory `command` writes is on a read-only
+    file system: what a unit's ReadWritePaths= leaves out is, and the
+    command would fail on it half-way, with EROFS."""
+    unit = UNITS.get(command)
+    for key in WRITES.get(command, ()):
+        directory = _directory(conf, key)
+        if directory is None:
+            continue
+        existing = directory
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise conffile.ConfigError(
+                f"{key}: {directory} is on a read-only file system here; "
+                f"under systemd, {unit}'s ReadWritePaths= leaves it out: "
+                f"add it (systemctl edit {unit}: ReadWritePaths={directory})"
+                f", or set {key} back to where the unit writes")
+
+
+def check_served(conf, site=NGINX_SITE):
+    """ConfigError when the enabled nginx site serves another directory
+    than OUTPUT_DIR: aggregate would publish where no one looks."""
+    try:
+        with open(site, encoding="utf-8") as f:
+            roots = re.findall(r"^\s*root\s+([^;\s]+)\s*;", f.read(), re.M)
+    except FileNotFoundError:
+        return
+    output = os.path.normpath(conf["OUTPUT_DIR"])
+    for root in roots:
+        if os.path.normpath(root) != output:
+            raise conffile.ConfigError(
+                f"OUTPUT_DIR is {output}, but the nginx site {site} serves "
+                f"{root}: set its root to {output} (and reload nginx), or "
+                f"OUTPUT_DIR back to {root}")

@@ -8,6 +8,7 @@ the client's retries complete the submission."""
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -75,19 +76,43 @@ def test_submit_and_forget_over_dns(srv, tmp_path):
     assert any(isinstance(c, dnswire.Chunk) for c in chunks)
     assert any(n != n.lower() for n in seen)
     # Nowhere on the server side: not the client's address, not even the
-    # resolver's (the test's own config file names 127.0.0.1 as LISTEN).
+    # resolver's, nor the proxy's, the only one PowerDNS is sent from (the
+    # test's own config file names 127.0.0.1 as LISTEN).
+    seen = (dns_stack.CLIENT, stack.unbound_addr, stack.outgoing,
+            stack.proxy_addr)
+    assert holding(stack, srv, seen) == []
+    paths = list(stack.files())
+    assert srv.conf in paths and os.path.join(stack.top, "pdns.log") in paths
+
+
+def holding(stack, srv, addresses):
+    """(file, address) for each of `addresses` in a file of the server
+    side (not as part of a longer address), its config file aside."""
     found = []
     for path in stack.files():
         if path == srv.conf:
             continue
         with open(path, "rb") as f:
             data = f.read()
-        for address in (dns_stack.CLIENT, stack.outgoing):
-            if address.encode() in data:
+        for address in addresses:
+            if re.search(rb"(^|[^0-9.])" + re.escape(address.encode())
+                         + rb"([^0-9]|$)", data):
                 found.append((path, address))
-    assert found == []
-    paths = list(stack.files())
-    assert srv.conf in paths and os.path.join(stack.top, "pdns.log") in paths
+    return found
+
+
+def test_the_address_search_finds_a_planted_one(srv, tmp_path):
+    """The control: the proxy's address, planted in the handler's log and
+    in the spool, is found there, and a longer address it begins is not
+    taken for it."""
+    with dns_stack.running(srv, ENV, top=tmp_path / "dns") as stack:
+        with open(os.path.join(stack.top, "handler.log"), "a") as f:
+            f.write(f"planted {stack.proxy_addr}:5300\n")
+        with open(os.path.join(srv.incoming, "planted"), "w") as f:
+            f.write(f"from {stack.proxy_addr}0\n")
+        found = holding(stack, srv, (stack.proxy_addr,))
+    assert found == [(os.path.join(stack.top, "handler.log"),
+                      stack.proxy_addr)]
 
 
 def test_lost_chunks_are_sent_again(srv, tmp_path):

@@ -4,7 +4,9 @@ protocol's replies, reassembly, and the bounds on what a flood can hold."""
 import json
 import logging
 import os
+import socket
 import stat
+import threading
 
 import pytest
 
@@ -209,3 +211,65 @@ def test_a_chunk_is_answered_and_its_suffixes_exist(spool_dir):
                    **{"real-remote": "198.51.100.0/24"})
     assert (record["qtype"], record["ttl"]) == ("A", 0)
     assert dnswire.code(name, record["content"]) == Code.STORED
+
+
+MALFORMED = [b'{"method": "lookup", "parameters": [1]}',
+             b'{"method": "lookup", "parameters": "A"}',
+             b'{"method": "lookup", "parameters": 7}',
+             b'{"method": "getDomainInfo", "parameters": [{"name": 1}]}',
+             b'{"method": ["lookup"], "parameters": {}}']
+
+
+@pytest.mark.parametrize("line", MALFORMED)
+def test_a_malformed_request_costs_one_error_answer(spool_dir, line, caplog):
+    """The connection's thread answers it with an error and goes on to
+    the next request, a good one."""
+    b = backend(spool_dir)
+    ours, theirs = socket.socketpair()
+    serving = threading.Thread(target=b.serve_connection, args=(theirs,))
+    serving.start()
+    with ours, ours.makefile("rb") as replies:
+        ours.sendall(line + b"\n")
+        ours.sendall(b'{"method": "getDomainInfo", "parameters": '
+                     b'{"name": "d.example."}}\n')
+        ours.settimeout(10)
+        assert json.loads(replies.readline()) == {"result": False}
+        assert json.loads(replies.readline())["result"]["zone"] \
+            == "d.example."
+        ours.shutdown(socket.SHUT_WR)
+        serving.join(10)
+    assert not serving.is_alive()
+
+
+def test_no_chunk_waits_for_a_count_of_the_spool(spool_dir):
+    """A count of the spool (0.2 s and more for 100,000 files) runs in
+    one connection's thread; the others' chunks are answered meanwhile,
+    with the last count."""
+    r = reassembly(spool_dir)
+    first, second = chunks(DATA)[:2]
+    assert r.take(first) == Code.STORED
+    counting, go_on = threading.Event(), threading.Event()
+    count = r.gauge.count
+
+    def slow_count():
+        counting.set()
+        go_on.wait(30)
+        count()
+
+    r.gauge.count = slow_count
+    r.gauge.due = 0                     # a count is due
+    other = threading.Thread(target=r.take,
+                             args=(chunks(DATA, b"n" * 10)[0],))
+    other.start()
+    assert counting.wait(10)
+    answered = []
+    meanwhile = threading.Thread(target=lambda: answered.append(
+        r.take(second)))
+    meanwhile.start()
+    meanwhile.join(5)
+    before_the_count_ended = list(answered)
+    go_on.set()
+    other.join(10)
+    meanwhile.join(10)
+    assert before_the_count_ended == [Code.STORED]
+    assert len(r.pending) == 2

@@ -7,6 +7,7 @@ internet, never loads GnuPG, the store or the charts.
 import argparse
 import datetime
 import logging
+import json
 import os
 import pwd
 import sys
@@ -61,6 +62,19 @@ def cmd_keygen(args, conf):
     """Make the server key pair if there is none, or a new one with
     --rotate; print the fingerprints clients encrypt to."""
     from pyweb_popcon.common import files
+    # gpg as root would follow any link the ingest user put in its home:
+    # the key is made by that user, and only the export, to the file root
+    # names, is written by root.
+    valid, exported = _as_ingest_user(_keys, args, conf)
+    if args.export:
+        files.write_atomic(os.path.abspath(args.export), exported.encode())
+    print(" ".join(valid))
+    return 0
+
+
+def _keys(args, conf):
+    """keygen's work on the key: (fingerprints clients encrypt to, their
+    armored public keys when --export asks for them, as text)."""
     from pyweb_popcon.server.admin import keys
     home = settings.gnupg_home(conf)
     if args.rotate:
@@ -74,11 +88,7 @@ def cmd_keygen(args, conf):
             fpr, made = keys.ensure_key(home)
         logger.info("%s key %s in %s", "made" if made else "kept", fpr, home)
     valid = [k.fingerprint for k in keys.current(home)]
-    if args.export:
-        files.write_atomic(os.path.abspath(args.export),
-                           keys.export(home, valid))
-    print(" ".join(valid))
-    return 0
+    return valid, keys.export(home, valid).decode() if args.export else None
 
 
 def cmd_serve(args, conf):
@@ -307,17 +317,63 @@ RUNS_AS = {"serve": settings.RECEIVER_USER, "ingest": settings.INGEST_USER,
            "dns-backend": settings.RECEIVER_USER}
 
 
-def _as_unit_user(command):
-    if os.geteuid() != 0 or command not in RUNS_AS:
-        return
+def _unit_user(name):
+    """The user `name`, when root runs a command by hand and the package
+    made that user; else None (the command stays who it is)."""
+    if os.geteuid() != 0:
+        return None
     try:
-        user = pwd.getpwnam(RUNS_AS[command])
+        return pwd.getpwnam(name)
     except KeyError:        # not installed from the package: stay root
-        return
+        return None
+
+
+def _become(user):
     os.setgroups([])
     os.setgid(user.pw_gid)
     os.setuid(user.pw_uid)
     logger.debug("running as %s, as the unit does", user.pw_name)
+
+
+def _as_unit_user(command):
+    user = command in RUNS_AS and _unit_user(RUNS_AS[command])
+    if user:
+        _become(user)
+
+
+def _as_ingest_user(work, *args):
+    """work(*args), in a child process that is the ingest user when root
+    runs this by hand: its result (JSON: what comes back from the less
+    trusted side is data, never objects), or its error as a ServerError."""
+    user = _unit_user(settings.INGEST_USER)
+    if not user:
+        return work(*args)
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                # pragma: no cover (child)
+        os.close(readable)
+        code = 0
+        try:
+            _become(user)
+            outcome = (True, work(*args))
+        except (ServerError, OSError) as e:
+            outcome = (False, str(e))
+        except BaseException:
+            logger.exception("as %s", user.pw_name)
+            outcome, code = (False, "failed: see above"), 1
+        with os.fdopen(writable, "w") as f:
+            json.dump(outcome, f)
+        os._exit(code)
+    os.close(writable)
+    with os.fdopen(readable) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise ServerError(f"the work as {user.pw_name} ended without a word")
+    done, result = json.loads(data)
+    if not done:
+        raise ServerError(result)
+    return result
 
 
 def main(argv=None):
@@ -330,6 +386,12 @@ def _run(args):
     """The command `args` names, run: its exit status."""
     try:
         conf = settings.load(args.config)
+        settings.check_writable(conf, args.command)
+        # The site serves the packaged configuration's OUTPUT_DIR; a
+        # configuration of one's own (tests, a demo) publishes elsewhere.
+        if args.command == "aggregate" and os.path.abspath(
+                args.config) == settings.CONFIG:
+            settings.check_served(conf)
         if args.command not in NO_DATABASE:
             # Before becoming the unit's user: a root-only file serves.
             conf.values[PASSWORD] = settings.database_password(conf)
@@ -344,3 +406,21 @@ def _run(args):
     except (ServerError, OSError) as e:
         print(f"pyweb-popcon-server {args.command}: {e}", file=sys.stderr)
         return os.EX_UNAVAILABLE
+    except Exception as e:
+        if not isinstance(e, _database_errors()):
+            raise
+        # Locked past the busy timeout, disk full, connection lost: the
+        # transaction was rolled back, and what it would have removed
+        # from the spool is still there for the next run.
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"pyweb-popcon-server {args.command}: the database failed, "
+              f"nothing of the unfinished transaction was kept; try again "
+              f"later: {first}", file=sys.stderr)
+        return os.EX_TEMPFAIL
+
+
+def _database_errors():
+    """The database drivers' errors, of the drivers this run loaded (a
+    command loads only the one it uses, if any)."""
+    return tuple(sys.modules[name].Error for name in ("sqlite3", "psycopg")
+                 if name in sys.modules)

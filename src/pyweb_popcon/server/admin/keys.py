@@ -1,17 +1,17 @@
 """The server's key pair: made, listed, rotated, retired, exported.
 
 The key: ed25519 to certify, cv25519 to decrypt reports, in STATE_DIR/gnupg,
-owned by the ingest user.  A rotation adds a new key and gives the old one
-an expiry date (the switch); expire retires it EXPIRE_DAYS after that.
+owned by the ingest user, who alone works on it (gpg as root would follow
+the links that user can put there).  A rotation adds a new key and gives
+the old one an expiry date (the switch); expire retires it EXPIRE_DAYS
+after that.
 """
 
 import os
-import pwd
 import time
 from typing import NamedTuple
 
 from pyweb_popcon.server.keyholder.gpg import command, stop_agent
-from pyweb_popcon.server.settings import INGEST_USER
 
 USER_ID = "pyweb-popcon server"
 
@@ -35,7 +35,7 @@ def keys(home, secret=False):
         return []
     # The command first: a timeout's message names it.
     listing = command(home, "--list-secret-keys" if secret else "--list-keys",
-                   "--with-colons", "--fixed-list-mode", check=False)
+                      "--with-colons", "--fixed-list-mode", check=False)
     found, current = [], None
     for line in listing.decode(errors="replace").splitlines() + ["pub:"]:
         fields = line.split(":")
@@ -60,7 +60,7 @@ def fingerprint(home):
 def _make_key(home):
     # --yes: a rotation makes a second key with the same user ID.
     command(home, "--yes", "--quick-gen-key", USER_ID, "ed25519", "cert",
-         "never")
+            "never")
     fpr = fingerprint(home)
     command(home, "--quick-add-key", fpr, "cv25519", "encr", "never")
     return fpr
@@ -81,8 +81,6 @@ def ensure_key(home):
             fpr = _make_key(home)
     finally:
         stop_agent(home)
-    if os.geteuid() == 0:
-        _give_to_ingest(home)
     return fpr, made
 
 
@@ -109,8 +107,6 @@ def rotate(home, switch_in):
                         "*")
     finally:
         stop_agent(home)
-    if os.geteuid() == 0:
-        _give_to_ingest(home)
     return fpr
 
 
@@ -134,18 +130,6 @@ def retire(home, fingerprints):
             command(home, "--yes", "--delete-secret-and-public-key", fpr)
     finally:
         stop_agent(home)
-
-
-def _give_to_ingest(home):
-    """Run as root at installation: the key belongs to the ingest user."""
-    try:
-        user = pwd.getpwnam(INGEST_USER)
-    except KeyError:
-        return
-    os.lchown(home, user.pw_uid, user.pw_gid)
-    for top, dirs, names in os.walk(home):
-        for name in dirs + names:
-            os.lchown(os.path.join(top, name), user.pw_uid, user.pw_gid)
 
 
 def current(home, now=None):

@@ -52,7 +52,10 @@ def recorded(state_dir, command):
     except BaseException as e:
         record.update(finished=clock.this_hour_iso(), outcome="failed",
                       summary=str(e) or type(e).__name__)
-        _write(state_dir, command, record)
+        try:
+            _write(state_dir, command, record)
+        except OSError:     # a full disk: the failure itself is what counts
+            pass
         raise
     record.update(finished=clock.this_hour_iso(),
                   outcome="failed" if run.failed else "ok",

@@ -71,6 +71,10 @@ class Reassembly:
 
     def take(self, chunk):
         """The Code that answers `chunk`."""
+        # Before the lock: a count of a large spool takes a while, and no
+        # other connection's chunk may wait for it (the gauge lets the
+        # others go on with the last count meanwhile).
+        full = self._full()
         with self.lock:
             now = self.clock()
             self._expire(now)
@@ -80,7 +84,7 @@ class Reassembly:
                 return Code.REFUSED
             message = self.pending.get(chunk.message_id)
             if message is None:
-                message = self._start(chunk, now)
+                message = self._start(chunk, now, full)
                 if message is None:
                     return Code.BUSY
             if message.count != chunk.count:
@@ -93,7 +97,7 @@ class Reassembly:
                 if len(message.parts) < message.count:
                     return Code.STORED
                 # Complete but not stored yet (the spool was full).
-                return self._complete(chunk.message_id, message, now)
+                return self._complete(chunk.message_id, message, now, full)
             if message.size + len(chunk.payload) > MAX_MESSAGE:
                 self._drop(chunk.message_id)
                 return Code.REFUSED
@@ -108,15 +112,15 @@ class Reassembly:
             self.held += len(chunk.payload)
             if len(message.parts) < message.count:
                 return Code.STORED
-            return self._complete(chunk.message_id, message, now)
+            return self._complete(chunk.message_id, message, now, full)
 
-    def _start(self, chunk, now):
-        """A new message for `chunk`, or None when none may start now."""
+    def _start(self, chunk, now, full):
+        """A new message for `chunk`, or None when none may start now
+        (`full` says why the spool takes nothing, if it does not)."""
         if len(self.pending) >= self.max_pending:
             return self._busy("DNS_MAX_PENDING incomplete messages")
-        why = self._full()
-        if why:
-            return self._busy(why)
+        if full:
+            return self._busy(full)
         self._busy(None)
         message = self.pending[chunk.message_id] = _Message(now, chunk.count)
         return message
@@ -136,7 +140,7 @@ class Reassembly:
         self.refusing = bool(why)
         return None
 
-    def _complete(self, message_id, message, now):
+    def _complete(self, message_id, message, now, full):
         data = b"".join(message.parts[i] for i in range(message.count))
         if not is_encrypted_message(data):
             self._drop(message_id)
@@ -144,7 +148,7 @@ class Reassembly:
                         "data: dropped")
             return Code.REFUSED
         # Full now: kept, and stored when any chunk is asked again.
-        if self._full():
+        if full:
             return Code.BUSY
         try:
             self.spool.store(data)
@@ -226,8 +230,12 @@ class Backend:
         self.zone = zone
 
     def reply(self, request):
+        """The result for `request`, a JSON object; ValueError when it is
+        not one PowerDNS sends."""
         method = request.get("method")
         params = request.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise ValueError("its parameters are not an object")
         # Only the parameters named here are read: never "remote", "local"
         # or "real-remote", the resolver's address.
         if method == "initialize":
@@ -247,7 +255,9 @@ class Backend:
         return False
 
     def answer(self, line):
-        """The reply line to a request line."""
+        """The reply line to a request line: a request that is not what
+        PowerDNS sends, or that fails, costs one error answer, never the
+        connection."""
         try:
             request = json.loads(line)
             if not isinstance(request, dict):
@@ -255,7 +265,12 @@ class Backend:
             result = self.reply(request)
         except ValueError as e:
             logger.warning("DNS: a request from PowerDNS that is not a JSON "
-                           "object: %s", e)
+                           "object of the remote backend's: %s", e)
+            result = False
+        except Exception:
+            # Never the request in the journal: it holds the resolver's
+            # address.
+            logger.exception("DNS: a request from PowerDNS failed")
             result = False
         return (json.dumps({"result": result}) + "\n").encode()
 

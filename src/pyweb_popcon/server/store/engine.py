@@ -13,11 +13,19 @@ SQLAlchemy (1.4) has no psycopg 3 driver.
 """
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
 
 from pyweb_popcon.server import ServerError
+
+
+logger = logging.getLogger(__name__)
+
+# Seconds expiry waits for SQLite readers of an older snapshot to end
+# before it empties the WAL: a run of aggregate or status takes less.
+READER_WAIT = 10
 
 
 class StoreError(ServerError):
@@ -89,8 +97,11 @@ class Engine:
             try:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 return
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
+            except sqlite3.OperationalError as e:
+                # Only a lock passes: a full disk does not, waited for.
+                if (not e.sqlite_errorname.startswith(("SQLITE_BUSY",
+                                                       "SQLITE_LOCKED"))
+                        or time.monotonic() > deadline):
                     raise
                 time.sleep(0.05)
 
@@ -126,6 +137,41 @@ class Engine:
     def _many(self, sql, rows):
         self.conn.cursor().executemany(sql, rows)
 
+    def leave_no_copy(self, tables):
+        """After deleting what must leave no copy: rows deleted from
+        `tables` (and tables dropped).
+
+        SQLite zeroes what it deletes (secure_delete), but the WAL keeps
+        every page written since the last checkpoint, and it is removed
+        only when the last connection closes, which another one open (a
+        run of aggregate, status, an administrator's sqlite3) can put off
+        indefinitely: it is checkpointed into the database and truncated
+        to nothing here, waiting up to READER_WAIT seconds for readers of
+        an older snapshot (which still see what was deleted: for them it
+        stays).  PostgreSQL only marks deleted rows dead, and
+        VACUUM only makes their space reusable (the bytes stay in the
+        pages): `tables`, one day's partition, are rewritten (VACUUM FULL),
+        their old files deleted.  What neither engine can reach stays until
+        overwritten: the file system's freed blocks, and PostgreSQL's WAL
+        segments until recycled.
+        """
+        if self.sqlite:
+            (patience,), = self.query("PRAGMA busy_timeout")
+            self.query(f"PRAGMA busy_timeout = {READER_WAIT * 1000}")
+            try:
+                (busy, _, _), = self.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self.query(f"PRAGMA busy_timeout = {patience}")
+            if busy:
+                logger.warning(
+                    "%s-wal still holds what was deleted: a reader whose "
+                    "transaction began before it, and still sees it, was "
+                    "there for %d s; the next expire empties it",
+                    self.path, READER_WAIT)
+            return
+        for table in tables:
+            self.query(f"VACUUM FULL {table}")
+
     @contextlib.contextmanager
     def transaction(self):
         if self.sqlite:
@@ -135,7 +181,10 @@ class Engine:
             try:
                 yield
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite has rolled back already after some errors (a full
+                # disk): a second ROLLBACK would hide the first error.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
         else:

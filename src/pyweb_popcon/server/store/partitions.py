@@ -128,7 +128,7 @@ class Partitions:
         """
         p = self.dialect.p
         last = cutoff_ns // DAY_NS
-        hosts = 0
+        hosts, cut = 0, []
         with self.transaction():
             if not self.sqlite:
                 # Once the ingesters using them are done (their rows), and
@@ -157,9 +157,11 @@ class Partitions:
                                (day,))
                 else:
                     self._delete(name, f"received < {p}", (cutoff_ns,))
+                    cut += [f"{table}_{name}" for table in COLUMNS]
                 hosts += live
                 if progress:
                     progress(size, total)
             if whole:
                 self._views()
+        self.leave_no_copy(cut)
         return hosts
