@@ -5,6 +5,7 @@ ingest and during expire.  Each ends in one line and exit status 75
 was for what was not stored, and the next run does the rest."""
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -51,6 +52,21 @@ def complete(srv, hosts):
                                    "?", store.dialect.p), (host,)) == [(1,)]
 
 
+def integrity(store):
+    """SQLite's integrity_check, but for its false "NULL value in T.C":
+    SQLite 3.40 (bookworm) says so of every WITHOUT ROWID table whose
+    primary key has a column declared after others (3.46, trixie's, does
+    not); a query for the NULLs shows whether there are any."""
+    found = []
+    for (line,) in store.query("PRAGMA integrity_check"):
+        null = re.fullmatch(r"NULL value in (\w+)\.(\w+)", line)
+        if null and store.query(f"SELECT COUNT(*) FROM {null[1]} WHERE "
+                                f"{null[2]} IS NULL") == [(0,)]:
+            continue
+        found.append((line,))
+    return found or [("ok",)]
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """A 2 MB file system (tmpfs), unmounted at the end."""
@@ -87,7 +103,7 @@ def test_sqlite_on_a_disk_that_fills_during_ingest(tmp_path, small_fs):
     assert waiting <= set(sent)
     complete(srv, stored)
     with srv.store() as store:
-        assert store.query("PRAGMA integrity_check") == [("ok",)]
+        assert integrity(store) == [("ok",)]
     # The next run stores the rest.
     assert srv.run("ingest").returncode == 0
     assert srv.incoming_files() == []
