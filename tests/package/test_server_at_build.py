@@ -29,8 +29,10 @@ def build(tmp_path, keys, conf):
     out = tmp_path / "debs"
     done = subprocess.run(
         [os.path.join(HERE, "build-deb"), str(tmp_path / "build"), str(out)],
+        # nocheck: the unit tests ran in the other builds (debs fixture,
+        # release builds); some run as nobody, who cannot read tmp_path.
         env=dict(os.environ, PATH=DEBIAN_PATH, SERVER_KEYS=str(keys),
-                 SERVER_CONF=str(conf)),
+                 SERVER_CONF=str(conf), DEB_BUILD_OPTIONS="nocheck"),
         capture_output=True, text=True, timeout=1200,
         stdin=subprocess.DEVNULL)
     return done, out

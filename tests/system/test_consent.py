@@ -115,7 +115,10 @@ def upgrades():
                 (WIDER, f"{VERSION}+f{WIDER}", ADDED)):
             tree = derived_tree(top, version, format_, added)
             out[format_] = os.path.join(top, f"debs-{format_}")
-            run(os.path.join(tree, "tests/package/build-deb"),
+            # nocheck: a derived tree's unit tests are this tree's, run
+            # by the debs fixture's build (format 1's fail, as they should).
+            run("env", "DEB_BUILD_OPTIONS=nocheck",
+                os.path.join(tree, "tests/package/build-deb"),
                 os.path.join(top, f"build-{format_}"), out[format_],
                 timeout=900)
             log(f"built format {format_} as {version}")
