@@ -126,20 +126,7 @@ def version_shares(history, name):
     last = _versions(history[-1][1], name) if history else {}
     series = [v for v in sorted(last, key=lambda v: (v == OTHER, -last[v]))
               if v != OTHER][:LEADING_SERIES]
-    days, lines = [], {s: [] for s in series + [OTHER]}
-    for day, stats in history:
-        counts = _versions(stats, name)
-        total = sum(counts.values())
-        if not total:
-            continue
-        days.append(day)
-        for s in series:
-            lines[s].append(100 * counts.get(s, 0) / total)
-        lines[OTHER].append(100 * sum(n for v, n in counts.items()
-                                      if v not in series) / total)
-    if not any(lines[OTHER]):
-        del lines[OTHER]
-    return days, list(lines.items())
+    return _shares(history, lambda stats: _versions(stats, name), series)
 
 
 def pythons_of(stats, name):
@@ -158,18 +145,28 @@ def python_shares(history, name):
     last = pythons_of(history[-1][1], name) if history else None
     shown = sorted((p for p, _ in buckets(last["pythons"]) if p != OTHER),
                    key=_minor) if last else []
-    days, lines = [], {p: [] for p in shown + [OTHER]}
-    for day, stats in history:
+
+    def counts(stats):
         fp = pythons_of(stats, name)
-        counts = dict(buckets(fp["pythons"])) if fp else {}
+        return dict(buckets(fp["pythons"])) if fp else {}
+    return _shares(history, counts, shown)
+
+
+def _shares(history, counts_of, shown):
+    """(days, [(bucket, [%])]): each day's shares of `counts_of(stats)`
+    for the buckets `shown`, the rest as OTHER (left out when always 0);
+    days with no count are left out."""
+    days, lines = [], {b: [] for b in shown + [OTHER]}
+    for day, stats in history:
+        counts = counts_of(stats)
         total = sum(counts.values())
         if not total:
             continue
         days.append(day)
-        for p in shown:
-            lines[p].append(100 * counts.get(p, 0) / total)
-        lines[OTHER].append(100 * sum(n for p, n in counts.items()
-                                      if p not in shown) / total)
+        for b in shown:
+            lines[b].append(100 * counts.get(b, 0) / total)
+        lines[OTHER].append(100 * sum(n for b, n in counts.items()
+                                      if b not in shown) / total)
     if not any(lines[OTHER]):
         del lines[OTHER]
     return days, list(lines.items())
