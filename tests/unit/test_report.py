@@ -63,8 +63,10 @@ def test_forget_message():
     assert report.parse(report.serialise(msg)) == msg
 
 
-def changed(path, value):
-    doc = json.loads(json.dumps(DESIGN_EXAMPLE))
+def changed(path, value, base=None):
+    """A copy of `base` (DESIGN_EXAMPLE) with the value at `path` set, or
+    removed for KeyError."""
+    doc = json.loads(json.dumps(base or DESIGN_EXAMPLE))
     *parents, last = path
     target = doc
     for p in parents:
@@ -109,16 +111,7 @@ def test_format_1_is_still_read_and_written_as_format_1():
 
 
 def format_2_changed(path, value):
-    doc = json.loads(json.dumps(FORMAT_2_EXAMPLE))
-    *parents, last = path
-    target = doc
-    for p in parents:
-        target = target[p]
-    if value is KeyError:
-        del target[last]
-    else:
-        target[last] = value
-    return encode(doc)
+    return encode(changed(path, value, FORMAT_2_EXAMPLE))
 
 
 @pytest.mark.parametrize("data,message", [
