@@ -92,8 +92,7 @@ class AccessTimes:
         markers = []
         for module in modules:
             package = os.path.join(site, module)
-            markers += (sites.byte_code(package, "__init__")
-                        + sites.byte_code(site, module))
+            markers += sites.module_byte_code(site, module)
             if not markers:
                 markers += [p for p in (os.path.join(package, "__init__.py"),
                                         package + ".py") if os.path.exists(p)]

@@ -225,13 +225,18 @@ def byte_code(directory, stem):
             if name.startswith(stem + ".") and name.endswith(".pyc")]
 
 
+def module_byte_code(site, module):
+    """The .pyc files of `module` in `site`, a package's or a module's."""
+    return (byte_code(os.path.join(site, module), "__init__")
+            + byte_code(site, module))
+
+
 def compiled_python(site, modules):
     """"3.X" when the byte code of `modules` in `site` was compiled by one
     Python only (as pip --target leaves it), else None."""
     tags = set()
     for module in modules:
-        for pyc in (byte_code(os.path.join(site, module), "__init__")
-                    + byte_code(site, module)):
+        for pyc in module_byte_code(site, module):
             m = _PYC_TAG.search(pyc)
             if m:
                 tags.add(f"3.{m.group(1)}")
